@@ -1,0 +1,413 @@
+"""Backend selection: which array library runs the math, and on which device.
+
+This is the only module of bpnet_xp that names CuPy, PyTorch, JAX or Dask, or
+branches on them.  Everything else receives arrays and asks
+``array_api_compat.array_namespace`` for the standard namespace, then uses only
+functions of the Python array API standard.
+
+A :class:`Backend` bundles three things: a ``name`` ("numpy", "cupy", "torch",
+"jax", "array_api_strict", "dask"), the array-API namespace ``xp`` and the
+``device`` arrays are placed on.  Host data enters a backend through
+:meth:`Backend.asarray` once, and leaves it through :meth:`Backend.to_numpy`,
+so every host<->device transfer is explicit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace
+from array_api_compat import device as _device_of
+
+__all__ = [
+    "Backend",
+    "BackendUnavailableError",
+    "available_backends",
+    "backend_status",
+    "get_backend",
+    "backend_of",
+    "BACKEND_NAMES",
+]
+
+#: Every backend bpnet_xp knows, in the order ``available_backends`` reports them.
+BACKEND_NAMES = ("numpy", "array_api_strict", "torch", "jax", "cupy", "dask")
+
+
+class BackendUnavailableError(ValueError):
+    """A backend or device was asked for that cannot be used on this machine."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array library and a device.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`BACKEND_NAMES`.
+    xp : module
+        The array-API-standard namespace (as returned by
+        ``array_api_compat.array_namespace``) of the library.
+    device : object
+        The device arrays are created on, as the library spells it
+        (``"cpu"`` for NumPy, ``torch.device("cuda:0")``, ...).
+    """
+
+    name: str
+    xp: Any = field(repr=False)
+    device: Any
+
+    # -- capabilities -----------------------------------------------------------------
+    @property
+    def has_float64(self) -> bool:
+        """Whether the device can hold float64 arrays."""
+        try:
+            dtypes = self.xp.__array_namespace_info__().dtypes(device=self.device)
+        except Exception:  # pragma: no cover - namespaces without the inspection API
+            return True
+        if "float64" not in dtypes:
+            return False
+        if self.name == "jax":
+            # JAX lists float64 but silently gives float32 unless x64 is enabled.
+            import jax
+
+            return bool(jax.config.read("jax_enable_x64"))
+        return True
+
+    @property
+    def is_lazy(self) -> bool:
+        """Whether arrays are lazy task graphs (Dask) rather than computed buffers."""
+        return self.name == "dask"
+
+    def dtype(self, dtype: Any) -> Any:
+        """The backend's floating dtype object for ``"float32"``/``"float64"`` (or a dtype)."""
+        if isinstance(dtype, str):
+            if dtype not in ("float32", "float64"):
+                raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+            if dtype == "float64" and not self.has_float64:
+                raise BackendUnavailableError(
+                    f"device {self.device!r} of backend {self.name!r} has no float64; "
+                    "use dtype='float32'"
+                    + (" or enable it with jax.config.update('jax_enable_x64', True)"
+                       if self.name == "jax" else "")
+                )
+            return getattr(self.xp, dtype)
+        return dtype
+
+    # -- transfers -------------------------------------------------------------------
+    def asarray(self, x: Any, dtype: Any = None) -> Any:
+        """Move host (or same-library) data onto this backend's device.
+
+        Parameters
+        ----------
+        x : array_like
+            NumPy array, nested sequence, scalar, or an array of this backend.
+        dtype : str or dtype, optional
+            ``"float32"``, ``"float64"`` or a dtype of the backend.
+
+        Returns
+        -------
+        array
+            An array of ``xp`` on ``device``.
+        """
+        xp = self.xp
+        dt = None if dtype is None else self.dtype(dtype)
+        if self.name == "dask" and isinstance(x, np.ndarray):
+            import dask.array as da
+
+            arr = da.from_array(x, chunks=_dask_row_chunks(x))
+            return arr if dt is None else xp.astype(arr, dt)
+        if self.name == "jax":
+            # jax.numpy.asarray has no device argument in older releases; device_put does.
+            import jax
+
+            arr = xp.asarray(x, dtype=dt)
+            return jax.device_put(arr, self.device)
+        if self.name == "torch":
+            import torch
+
+            if isinstance(x, torch.Tensor):
+                arr = x.to(self.device)
+                return arr if dt is None else xp.astype(arr, dt)
+        if self.name == "array_api_strict" and not isinstance(x, np.ndarray) and _is_strict(x):
+            arr = x.to_device(self.device)
+            return arr if dt is None else xp.astype(arr, dt)
+        if self.name == "array_api_strict" and isinstance(x, np.ndarray) and x.dtype.kind == "O":
+            raise ValueError("object arrays are not supported; pass numeric data")
+        return xp.asarray(x, dtype=dt, device=self.device)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        """Copy an array of this (or any supported) backend to a host NumPy array."""
+        return to_numpy(x)
+
+    def is_native(self, x: Any) -> bool:
+        """Whether ``x`` is an array of this backend's library (device not checked)."""
+        if isinstance(x, np.ndarray):
+            return self.name == "numpy"
+        try:
+            return _library_name(x) == self.name
+        except TypeError:
+            return False
+
+    def same_device(self, x: Any) -> bool:
+        """Whether ``x`` already lives on this backend's device."""
+        try:
+            return _devices_equal(_device_of(x), self.device)
+        except Exception:
+            return False
+
+    def __str__(self) -> str:
+        return f"{self.name} on {self.device}"
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers that name libraries (kept here so the compute code never has to).
+
+
+def _is_strict(x: Any) -> bool:
+    return type(x).__module__.startswith("array_api_strict")
+
+
+def _library_name(x: Any) -> str:
+    """The bpnet_xp backend name of the library an array comes from."""
+    if isinstance(x, np.ndarray) or isinstance(x, np.generic):
+        return "numpy"
+    module = type(x).__module__.split(".")[0]
+    mapping = {
+        "numpy": "numpy",
+        "cupy": "cupy",
+        "torch": "torch",
+        "jax": "jax",
+        "jaxlib": "jax",
+        "array_api_strict": "array_api_strict",
+        "dask": "dask",
+    }
+    if module in mapping:
+        return mapping[module]
+    raise TypeError(f"unsupported array type {type(x).__module__}.{type(x).__name__}")
+
+
+def _devices_equal(a: Any, b: Any) -> bool:
+    return str(a) == str(b) or a == b
+
+
+def _dask_row_chunks(x: np.ndarray) -> tuple:
+    rows = max(1, min(x.shape[0], 65536)) if x.ndim else ()
+    return (rows,) + tuple(x.shape[1:]) if x.ndim else ()
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Copy an array of any supported backend to a host NumPy array."""
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, (int, float, bool, np.generic)):
+        return np.asarray(x)
+    name = _library_name(x)
+    if name == "cupy":
+        return x.get()
+    if name == "torch":
+        return x.detach().cpu().numpy()
+    if name == "dask":
+        return np.asarray(x.compute())
+    if name == "array_api_strict":
+        import array_api_strict
+
+        return np.asarray(x.to_device(array_api_strict.Device("CPU_DEVICE")))
+    return np.asarray(x)
+
+
+def backend_of(x: Any) -> Backend:
+    """The :class:`Backend` an existing array belongs to (its library and device)."""
+    name = _library_name(x)
+    xp = array_namespace(x)
+    return Backend(name, xp, _device_of(x))
+
+
+# ---------------------------------------------------------------------------------------
+# Discovery.
+
+
+def _probe(name: str, device: Any = None) -> Backend:
+    """Build a backend or raise BackendUnavailableError saying why it cannot be built."""
+
+    def need(module: str, extra: str):
+        try:
+            return importlib.import_module(module)
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                f"backend {name!r} needs the {module!r} package, which is not installed "
+                f"({exc}); install it with: pip install 'bpnet_xp[{extra}]'"
+            ) from None
+
+    if name == "numpy":
+        import array_api_compat.numpy as xp
+
+        if device not in (None, "cpu"):
+            raise BackendUnavailableError(f"numpy only has the 'cpu' device, not {device!r}")
+        return Backend("numpy", xp, "cpu")
+
+    if name == "array_api_strict":
+        strict = need("array_api_strict", "test")
+        try:
+            dev = strict.Device(device if device is not None else "CPU_DEVICE")
+        except Exception as exc:
+            names = [d._device for d in strict.__array_namespace_info__().devices()]
+            raise BackendUnavailableError(
+                f"array_api_strict has no device {device!r}; its devices are {names}"
+            ) from exc
+        return Backend("array_api_strict", strict, dev)
+
+    if name == "torch":
+        torch = need("torch", "torch")
+        import array_api_compat.torch as xp
+
+        want = device if device is not None else "cpu"
+        try:
+            dev = torch.device(want)
+        except Exception as exc:
+            raise BackendUnavailableError(f"torch does not know the device {want!r}: {exc}") from None
+        if dev.type == "cuda":
+            if not torch.cuda.is_available():
+                raise BackendUnavailableError(
+                    "torch was asked for a CUDA device, but torch.cuda.is_available() is False "
+                    "(no GPU, no driver, or a CPU-only torch build)"
+                )
+            index = dev.index or 0
+            if index >= torch.cuda.device_count():
+                raise BackendUnavailableError(
+                    f"torch has {torch.cuda.device_count()} CUDA device(s); cuda:{index} does not exist"
+                )
+        elif dev.type == "mps" and not torch.backends.mps.is_available():
+            raise BackendUnavailableError("torch was asked for 'mps', which is not available here")
+        return Backend("torch", xp, dev)
+
+    if name == "jax":
+        jax = need("jax", "jax")
+        import jax.numpy as xp  # JAX's own namespace follows the standard
+
+        platform = device if device is not None else "cpu"
+        if not isinstance(platform, str):
+            return Backend("jax", xp, platform)
+        kind, _, idx = platform.partition(":")
+        try:
+            devices = jax.devices(kind)
+        except RuntimeError as exc:
+            raise BackendUnavailableError(f"jax has no {kind!r} device: {exc}") from None
+        i = int(idx) if idx else 0
+        if i >= len(devices):
+            raise BackendUnavailableError(f"jax has {len(devices)} {kind} device(s); {platform} does not exist")
+        return Backend("jax", xp, devices[i])
+
+    if name == "cupy":
+        cupy = need("cupy", "gpu")
+        import array_api_compat.cupy as xp
+
+        index = 0
+        if device is not None:
+            text = str(device)
+            try:
+                index = int(text.split(":")[-1]) if ":" in text or text.isdigit() else 0
+            except ValueError:
+                raise BackendUnavailableError(f"cupy device must be 'cuda:N' or N, not {device!r}") from None
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception as exc:
+            raise BackendUnavailableError(f"cupy is installed but no CUDA device works: {exc}") from None
+        if count == 0:
+            raise BackendUnavailableError("cupy is installed but this machine has no CUDA device")
+        if index >= count:
+            raise BackendUnavailableError(f"cupy sees {count} CUDA device(s); cuda:{index} does not exist")
+        dev = cupy.cuda.Device(index)
+        try:
+            with dev:
+                # Device enumeration can succeed while kernels cannot launch (driver/runtime
+                # mismatch); a tiny computation proves the device really works.
+                float((cupy.arange(4, dtype=cupy.float32) * 2).sum())
+        except Exception as exc:
+            raise BackendUnavailableError(f"cupy found cuda:{index} but cannot run on it: {exc}") from None
+        return Backend("cupy", xp, dev)
+
+    if name == "dask":
+        need("dask.array", "dask")
+        import array_api_compat.dask.array as xp
+
+        if device not in (None, "cpu"):
+            raise BackendUnavailableError(
+                "the dask backend places chunks where its scheduler runs them; pass device=None"
+            )
+        return Backend("dask", xp, "cpu")
+
+    raise BackendUnavailableError(
+        f"unknown backend {name!r}; known backends are {', '.join(BACKEND_NAMES)}"
+    )
+
+
+def backend_status() -> dict[str, str | None]:
+    """For each known backend, ``None`` if it works here, else the reason it does not.
+
+    Returns
+    -------
+    dict
+        ``{name: None or reason}`` in the order of :data:`BACKEND_NAMES`.
+    """
+    status: dict[str, str | None] = {}
+    for name in BACKEND_NAMES:
+        try:
+            _probe(name)
+            status[name] = None
+        except BackendUnavailableError as exc:
+            status[name] = str(exc)
+        except Exception as exc:  # a broken install must not break discovery
+            status[name] = f"{type(exc).__name__}: {exc}"
+    return status
+
+
+def available_backends() -> list[str]:
+    """Names of the backends usable on this machine (see :func:`backend_status` for why not)."""
+    return [name for name, reason in backend_status().items() if reason is None]
+
+
+def get_backend(name: str | Backend = "auto", device: Any = None) -> Backend:
+    """Select a backend by name.
+
+    Parameters
+    ----------
+    name : str or Backend
+        "auto", "numpy", "cupy", "torch", "jax", "array_api_strict" or "dask".
+        "auto" picks cupy when a CUDA device really works, else numpy; the
+        environment variable ``BPNET_XP_BACKEND`` overrides "auto".
+    device : object, optional
+        The device within the backend ("cpu", "cuda:1", "device1", ...).
+
+    Returns
+    -------
+    Backend
+
+    Raises
+    ------
+    BackendUnavailableError
+        If the backend or device cannot be used here; the message says why and
+        lists the backends that are available.
+    """
+    if isinstance(name, Backend):
+        return name if device is None else get_backend(name.name, device)
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be a name or a Backend, not {type(name).__name__}")
+    name = name.strip().lower()
+    if name == "auto":
+        override = os.environ.get("BPNET_XP_BACKEND", "").strip().lower()
+        if override and override != "auto":
+            return get_backend(override, device)
+        try:
+            return _probe("cupy", device)
+        except BackendUnavailableError:
+            return _probe("numpy", None if device in (None, "cpu") else device)
+    try:
+        return _probe(name, device)
+    except BackendUnavailableError as exc:
+        available = ", ".join(available_backends())
+        raise BackendUnavailableError(f"{exc}. Available here: {available}") from None

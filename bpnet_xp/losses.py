@@ -1,0 +1,161 @@
+"""Losses, each beside its output delta, and the L2 penalty that skips biases.
+
+Every loss is computed from the output layer's pre-activations ``z`` (logits) and
+activations ``a`` together, so the stable form can be used: cross-entropy through
+``softplus`` (``logaddexp(0, z)``) instead of ``log(sigmoid(z))``, and softmax
+cross-entropy through log-sum-exp.  Neither overflows for |z| up to 1e4 nor takes
+``log(0)``.
+
+``value`` returns the loss *summed* over samples and outputs; the network divides
+by the number of samples m (and adds the penalty), so the same function serves
+mini-batches of any size.
+
+Why ``delta = a - y`` is exact for the canonical pairs
+------------------------------------------------------
+The output delta is dJ/dz = dJ/da * da/dz.  For a loss that is the negative
+log-likelihood of an exponential-family distribution whose mean is the output
+activation (its *canonical link*), the two factors cancel exactly:
+
+* sigmoid + cross-entropy:  dJ/da = (a - y) / (a (1 - a)),  da/dz = a (1 - a)
+* softmax + softmax cross-entropy: the softmax Jacobian diag(a) - a a^T applied to
+  -y/a gives a - y (because the targets of each row sum to 1)
+* identity + mean squared error: dJ/da = a - y, da/dz = 1
+
+So for these pairs the delta is computed as ``a - y`` directly, which is both
+cheaper and more accurate than multiplying the two factors (the first factor
+divides by a (1 - a), which underflows to 0 for saturated units).  Other pairs
+(e.g. sigmoid or tanh outputs with mean squared error, as in the classic XOR
+network) use the chain rule ``gradient(a, y) * derivative(a)``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+from array_api_compat import array_namespace
+
+from .activations import log_softmax
+
+__all__ = ["Loss", "LOSSES", "get_loss", "l2_penalty", "output_delta", "check_pair"]
+
+
+class Loss(NamedTuple):
+    """A loss and its derivative.
+
+    Attributes
+    ----------
+    name : str
+    value : callable
+        ``value(z, a, y) -> 0-d array``: the loss summed over all samples and outputs,
+        from the output pre-activations ``z``, activations ``a`` (both (m, K)) and
+        targets ``y`` (m, K).
+    gradient : callable
+        ``gradient(a, y) -> dL/da`` (m, K), used for non-canonical output activations.
+    canonical_output : str
+        The output activation for which dL/dz = a - y exactly.
+    outputs : tuple of str or None
+        The output activations the loss may be paired with (None: any).
+    classification : bool
+        Whether targets are class labels / probabilities (labels are one-hot encoded).
+    """
+
+    name: str
+    value: Callable
+    gradient: Callable
+    canonical_output: str
+    outputs: tuple | None
+    classification: bool
+
+
+# -- cross-entropy on sigmoid outputs (the classic cost) ---------------------------------
+def cross_entropy_value(z, a, y):
+    # -[y log s(z) + (1 - y) log(1 - s(z))] = softplus(z) - y z, because
+    # log s(z) = -softplus(-z), log(1 - s(z)) = -softplus(z), softplus(-z) = softplus(z) - z.
+    xp = array_namespace(z)
+    return xp.sum(xp.logaddexp(xp.zeros_like(z), z) - y * z)
+
+
+def cross_entropy_gradient(a, y):
+    return (a - y) / (a * (1 - a))
+
+
+# -- softmax cross-entropy ---------------------------------------------------------------
+def softmax_cross_entropy_value(z, a, y):
+    xp = array_namespace(z)
+    return -xp.sum(y * log_softmax(z))
+
+
+def softmax_cross_entropy_gradient(a, y):  # pragma: no cover - softmax is always canonical
+    return -y / a
+
+
+# -- mean squared error, with the 1/(2m) convention --------------------------------------
+def mse_value(z, a, y):
+    xp = array_namespace(a)
+    r = a - y
+    return 0.5 * xp.sum(r * r)
+
+
+def mse_gradient(a, y):
+    return a - y
+
+
+LOSSES: dict[str, Loss] = {
+    "cross_entropy": Loss("cross_entropy", cross_entropy_value, cross_entropy_gradient, "sigmoid", ("sigmoid",), True),
+    "softmax_cross_entropy": Loss(
+        "softmax_cross_entropy", softmax_cross_entropy_value, softmax_cross_entropy_gradient, "softmax", ("softmax",), True
+    ),
+    "mse": Loss("mse", mse_value, mse_gradient, "identity", ("identity", "sigmoid", "tanh", "relu"), False),
+}
+
+
+def get_loss(name: str) -> Loss:
+    """Look a loss up by name."""
+    if isinstance(name, Loss):
+        return name
+    try:
+        return LOSSES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}") from None
+
+
+def output_delta(loss: Loss, output, a, y):
+    """dL/dz at the output layer, summed-loss convention (divide by m outside).
+
+    ``output`` is the output :class:`~bpnet_xp.activations.Activation`.  Exact
+    ``a - y`` for the canonical pairs (see the module docstring); the chain rule
+    ``dL/da * da/dz`` otherwise.
+    """
+    if output.name == loss.canonical_output:
+        return a - y
+    return loss.gradient(a, y) * output.derivative(a)
+
+
+def check_pair(loss: Loss, output) -> None:
+    """Raise ValueError for an output activation the loss cannot be paired with."""
+    if loss.outputs is not None and output.name not in loss.outputs:
+        raise ValueError(
+            f"loss {loss.name!r} needs an output activation in {list(loss.outputs)}, "
+            f"got {output.name!r}"
+        )
+
+
+def l2_penalty(weights, l2: float, m: int):
+    """(l2 / (2 m)) * sum of squared weights, biases excluded.
+
+    Parameters
+    ----------
+    weights : sequence of arrays
+        The weight matrices only (no biases).
+    l2 : float
+        The regularisation strength lambda.
+    m : int
+        Number of samples the data term is averaged over.
+    """
+    if not weights:
+        return 0.0
+    xp = array_namespace(*weights)
+    total = xp.sum(weights[0] * weights[0])
+    for w in weights[1:]:
+        total = total + xp.sum(w * w)
+    return (l2 / (2 * m)) * total

@@ -1,0 +1,636 @@
+"""The multilayer perceptron: flat parameters, forward, backward, loss and gradient.
+
+Parameters live in ONE flat vector ``theta`` (the "unrolling" of the classic
+material): ``[W1 row-major, b1, W2, b2, ...]`` with ``W`` of shape (n_in, n_out).
+``MLP.weights`` gives per-layer ``(W, b)`` views of it (true views on NumPy, CuPy
+and PyTorch; copies on JAX, whose arrays are immutable).  Optimizers and solvers
+see only the flat vector, so one update touches all parameters at once.
+
+The math is written once, in pure functions of ``(spec, theta, X, Y)`` that use
+only the array API standard; :class:`MLP` adds validation, data placement and
+the public API around them.  Notation inside the math: ``m`` samples, ``A`` the
+activations of a layer (``A0 = X``), ``Z = A @ W + b`` the pre-activations, and
+``D`` the delta dJ/dZ that back-propagation carries backwards.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+from array_api_compat import array_namespace
+from array_api_compat import device as _device
+
+from . import backend as _backend
+from .activations import Activation, get_activation
+from .initializers import initial_parameters
+from .losses import Loss, check_pair, get_loss, output_delta
+
+__all__ = ["MLP", "NetworkSpec", "unpack", "forward", "data_loss_and_grad", "loss_and_grad"]
+
+_DEFAULT_LOSS = {"sigmoid": "cross_entropy", "softmax": "softmax_cross_entropy"}
+
+
+class NetworkSpec(NamedTuple):
+    """The static structure of a network: everything but the parameter values.
+
+    Hashable, so it can be a static argument of a compiled function (JAX jit).
+    """
+
+    layer_sizes: tuple
+    activation: Activation
+    output: Activation
+    loss: Loss
+    l2: float
+
+    @property
+    def shapes(self) -> list[tuple[tuple[int, int], tuple[int]]]:
+        return [((n_in, n_out), (n_out,)) for n_in, n_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:])]
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(n_in * n_out + n_out for (n_in, n_out), _ in self.shapes)
+
+    @property
+    def offsets(self) -> list[tuple[int, int, int]]:
+        """(start of W, start of b, end of b) in theta for each layer."""
+        out, start = [], 0
+        for (n_in, n_out), _ in self.shapes:
+            out.append((start, start + n_in * n_out, start + n_in * n_out + n_out))
+            start += n_in * n_out + n_out
+        return out
+
+
+# ---------------------------------------------------------------------------------------
+# The math: pure functions of theta, standard array API only.
+
+
+def unpack(spec: NetworkSpec, theta) -> list:
+    """Per-layer ``(W, b)`` of shapes ((n_in, n_out), (n_out,)) from the flat ``theta``.
+
+    Slices and a C-order reshape of a contiguous vector: views, not copies, on the
+    libraries that have views.
+    """
+    xp = array_namespace(theta)
+    layers = []
+    for ((n_in, n_out), _), (w0, b0, b1) in zip(spec.shapes, spec.offsets):
+        layers.append((xp.reshape(theta[w0:b0], (n_in, n_out)), theta[b0:b1]))
+    return layers
+
+
+def forward(spec: NetworkSpec, theta, X, *, keep: bool = False):
+    """Forward pass over the whole batch.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+    theta : array, shape (n_parameters,)
+    X : array, shape (m, n_inputs)
+    keep : bool
+        Also return every layer's activations (for back-propagation).
+
+    Returns
+    -------
+    Z : array, shape (m, n_outputs)
+        Output pre-activations (logits).
+    A : array, shape (m, n_outputs)
+        Output activations.
+    activations : list of arrays
+        ``[X, A1, ..., A_{L-1}]`` (only with ``keep=True``): the inputs of each layer.
+    """
+    layers = unpack(spec, theta)
+    A = X
+    inputs = []
+    for W, b in layers[:-1]:
+        inputs.append(A)
+        A = spec.activation.function(A @ W + b)
+    W, b = layers[-1]
+    inputs.append(A)
+    Z = A @ W + b
+    out = spec.output.function(Z)
+    return (Z, out, inputs) if keep else (Z, out)
+
+
+def data_loss_and_grad(spec: NetworkSpec, theta, X, Y):
+    """The data term of the loss and its gradient, *summed* over the samples of X.
+
+    No 1/m and no penalty: sums over row blocks add up exactly, so a full-batch
+    gradient can be assembled chunk by chunk (Dask) and then finished by
+    :func:`finish`.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+    theta : array, shape (n_parameters,)
+    X : array, shape (m, n_inputs)
+    Y : array, shape (m, n_outputs)
+        Targets, already one-hot for classification.
+
+    Returns
+    -------
+    loss_sum : 0-d array
+    grad_sum : array, shape (n_parameters,)
+    """
+    xp = array_namespace(theta, X, Y)
+    layers = unpack(spec, theta)
+    Z, A, inputs = forward(spec, theta, X, keep=True)
+    loss_sum = spec.loss.value(Z, A, Y)
+
+    D = output_delta(spec.loss, spec.output, A, Y)  # dJ/dZ of the output layer, (m, n_out)
+    grads = []
+    for layer in range(len(layers) - 1, -1, -1):
+        W, _ = layers[layer]
+        A_in = inputs[layer]
+        # A_in.T @ D: matmul reads the transposed operand through strides; no copy is made.
+        grads.append(xp.sum(D, axis=0))
+        grads.append(xp.reshape(A_in.T @ D, (-1,)))
+        if layer > 0:
+            D = (D @ W.T) * spec.activation.derivative(A_in)
+    grads.reverse()  # [dW1, db1, dW2, db2, ...], the layout of theta
+    return loss_sum, xp.concat(grads)
+
+
+def penalty_and_grad(spec: NetworkSpec, theta, m):
+    """L2 penalty (l2 / (2m)) * sum(W**2) over weights only, and its gradient (l2/m) W.
+
+    Biases are not penalised: shrinking them towards zero does not reduce the
+    network's capacity, it only biases the fit.  Their entries of the gradient are 0.
+    """
+    xp = array_namespace(theta)
+    scale = spec.l2 / m
+    total, parts = 0.0, []
+    for W, b in unpack(spec, theta):
+        total = total + xp.sum(W * W)
+        parts += [scale * xp.reshape(W, (-1,)), xp.zeros_like(b)]
+    return 0.5 * scale * total, xp.concat(parts)
+
+
+def finish(spec: NetworkSpec, theta, loss_sum, grad_sum, m):
+    """Turn summed data terms into the mean loss and add the L2 penalty."""
+    if spec.l2 == 0:
+        return loss_sum / m, grad_sum / m
+    penalty, penalty_grad = penalty_and_grad(spec, theta, m)
+    return loss_sum / m + penalty, grad_sum / m + penalty_grad
+
+
+def loss_and_grad(spec: NetworkSpec, theta, X, Y):
+    """Mean loss plus L2 penalty, and its gradient with respect to theta.
+
+    J(theta) = (1/m) sum_i L(h(x_i), y_i) + (l2 / (2m)) sum_layers sum(W**2)
+
+    Returns
+    -------
+    loss : 0-d array
+    grad : array, shape (n_parameters,)
+    """
+    m = X.shape[0]
+    loss_sum, grad_sum = data_loss_and_grad(spec, theta, X, Y)
+    return finish(spec, theta, loss_sum, grad_sum, m)
+
+
+def loss_value(spec: NetworkSpec, theta, X, Y):
+    """Mean loss plus L2 penalty, without the backward pass."""
+    m = X.shape[0]
+    Z, A = forward(spec, theta, X)
+    value = spec.loss.value(Z, A, Y) / m
+    if spec.l2 == 0:
+        return value
+    return value + penalty_and_grad(spec, theta, m)[0]
+
+
+# ---------------------------------------------------------------------------------------
+# The public class.
+
+
+class MLP:
+    """A fully connected feed-forward network trained by back-propagation.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``(n_inputs, n_hidden_1, ..., n_outputs)``; two entries (no hidden layer)
+        give linear regression (identity output + mse) or logistic regression
+        (sigmoid output + cross_entropy).
+    activation : str
+        Hidden activation: "sigmoid", "tanh", "relu" or "identity".
+    output : str, optional
+        Output activation: "sigmoid", "softmax", "identity", "tanh" or "relu".
+        Default: the canonical output of ``loss``, or "sigmoid".
+    loss : str, optional
+        "cross_entropy" (sigmoid outputs, the classic cost summed over the K outputs),
+        "softmax_cross_entropy" or "mse" (the 1/(2m) convention).  Default: the
+        canonical loss of ``output`` (mse for identity, tanh and relu outputs).
+    l2 : float
+        L2 strength lambda; the penalty (lambda / (2m)) sum(W**2) skips the biases.
+    backend : str or Backend
+        Where the math runs: "auto", "numpy", "cupy", "torch", "jax", "array_api_strict".
+    device : optional
+        Device within the backend ("cuda:1", "device1", ...).
+    dtype : {"float32", "float64"}
+        Floating dtype of the parameters and of the data moved to the device.
+    seed : int or numpy.random.Generator, optional
+        Seeds the host RNG for the initial weights (and, by default, for shuffling
+        in ``fit``): the same seed gives the same network on every backend.
+    init : str or callable
+        "auto" (He for relu, classic otherwise), "classic", "glorot", "he".
+
+    Attributes
+    ----------
+    theta : array, shape (n_parameters,)
+        All parameters, flat, on the backend's device (assignable).
+    weights : list of (W, b)
+        Per-layer views of ``theta``; ``W`` has shape (n_in, n_out).
+    history : History or None
+        Set by :meth:`fit`.
+    """
+
+    def __init__(
+        self,
+        layer_sizes,
+        activation: str = "sigmoid",
+        output: str | None = None,
+        loss: str | None = None,
+        l2: float = 0.0,
+        backend: Any = "auto",
+        device: Any = None,
+        dtype: str = "float32",
+        seed: Any = None,
+        init: Any = "auto",
+    ):
+        sizes = tuple(layer_sizes) if not isinstance(layer_sizes, (int, str)) else None
+        if sizes is None or len(sizes) < 2:
+            raise ValueError(f"layer_sizes must list at least the input and output sizes, got {layer_sizes!r}")
+        for n in sizes:
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise ValueError(f"layer sizes must be positive integers, got {layer_sizes!r}")
+        self.layer_sizes = tuple(int(n) for n in sizes)
+
+        hidden = get_activation(activation, hidden=True)
+        if output is None:
+            output = get_loss(loss).canonical_output if loss is not None else "sigmoid"
+        out = get_activation(output)
+        if loss is None:
+            loss = _DEFAULT_LOSS.get(out.name, "mse")
+        lo = get_loss(loss)
+        check_pair(lo, out)
+        l2 = float(l2)
+        if not math.isfinite(l2) or l2 < 0:
+            raise ValueError(f"l2 must be a finite number >= 0, got {l2}")
+        if out.name == "softmax" and self.layer_sizes[-1] < 2:
+            raise ValueError("a softmax output needs at least 2 output units")
+
+        self.spec = NetworkSpec(self.layer_sizes, hidden, out, lo, l2)
+        self.backend = _backend.get_backend(backend, device)
+        if dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        self._dtype = self.backend.dtype(dtype)  # raises if the device lacks float64
+        self.dtype = dtype
+        self.seed = seed
+        self.init = init
+        host = initial_parameters(self.layer_sizes, init, hidden.name, seed)
+        # Cast on the host, then one transfer: bit-identical on every backend.
+        self._theta = self.backend.asarray(host.astype(dtype), dtype)
+        self.history = None
+        self.classes = None  # optional label names, set by callers that map labels
+
+    # -- structure --------------------------------------------------------------------------
+    @property
+    def activation(self) -> str:
+        return self.spec.activation.name
+
+    @property
+    def output(self) -> str:
+        return self.spec.output.name
+
+    @property
+    def loss_name(self) -> str:
+        return self.spec.loss.name
+
+    @property
+    def l2(self) -> float:
+        return self.spec.l2
+
+    @l2.setter
+    def l2(self, value: float) -> None:
+        value = float(value)
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"l2 must be a finite number >= 0, got {value}")
+        self.spec = self.spec._replace(l2=value)
+
+    @property
+    def n_parameters(self) -> int:
+        return self.spec.n_parameters
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layer_sizes[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layer_sizes[-1]
+
+    @property
+    def is_classifier(self) -> bool:
+        """True for classification losses: ``y`` is labels 0..K-1 (or (m, K) probabilities)."""
+        return self.spec.loss.classification
+
+    @property
+    def expects(self) -> str:
+        """What ``y`` this network takes, in words."""
+        if self.is_classifier:
+            k = max(self.n_outputs, 2)
+            return f"integer class labels 0..{k - 1} of shape (m,), or targets in [0, 1] of shape (m, {self.n_outputs})"
+        return f"float targets of shape (m,)" + (f" or (m, {self.n_outputs})" if self.n_outputs > 1 else "")
+
+    # -- parameters -------------------------------------------------------------------------
+    @property
+    def theta(self):
+        """The flat parameter vector on the backend's device, shape (n_parameters,)."""
+        return self._theta
+
+    @theta.setter
+    def theta(self, value) -> None:
+        arr = self._to_device(value, "theta")
+        if arr.ndim != 1 or arr.shape[0] != self.n_parameters:
+            raise ValueError(f"theta must have shape ({self.n_parameters},), got {tuple(arr.shape)}")
+        self._theta = arr
+
+    @property
+    def weights(self) -> list:
+        """Per-layer ``(W, b)``, W of shape (n_in, n_out): views of ``theta`` where the library has views."""
+        return unpack(self.spec, self._theta)
+
+    def __repr__(self) -> str:
+        return (
+            f"MLP({list(self.layer_sizes)}, activation={self.activation!r}, output={self.output!r}, "
+            f"loss={self.loss_name!r}, l2={self.l2}, backend={self.backend.name!r}, dtype={self.dtype!r})"
+        )
+
+    # -- data validation and placement ---------------------------------------------------------
+    def _to_device(self, value, what: str):
+        """Host data or an array of this backend -> array of this backend, device and dtype."""
+        be = self.backend
+        if isinstance(value, (list, tuple, int, float)) or isinstance(value, np.ndarray):
+            host = np.asarray(value)
+            if host.dtype.kind not in "biuf":
+                raise ValueError(f"{what} must be numeric, got dtype {host.dtype}")
+            return be.asarray(host.astype(self.dtype, copy=False), self._dtype)
+        try:
+            library = _backend._library_name(value)
+        except TypeError:
+            raise ValueError(f"{what} must be a NumPy array or an array of the {be.name!r} backend, "
+                             f"got {type(value).__module__}.{type(value).__name__}") from None
+        if library != be.name:
+            raise ValueError(
+                f"{what} is a {library} array but this network runs on the {be.name!r} backend; "
+                f"pass NumPy data or an array of {be.name}"
+            )
+        if not be.same_device(value):
+            raise ValueError(f"{what} is on device {_device(value)!r} but this network is on {be.device!r}")
+        xp = be.xp
+        if not (xp.isdtype(value.dtype, "real floating") or xp.isdtype(value.dtype, "integral")
+                or value.dtype == xp.bool):
+            raise ValueError(f"{what} must be numeric, got dtype {value.dtype}")
+        return value if value.dtype == self._dtype else xp.astype(value, self._dtype)
+
+    def _check_X(self, X):
+        """Validate X and move it to the device: (m, n_inputs), finite, non-empty."""
+        if isinstance(X, (list, tuple)):
+            X = np.asarray(X)
+        shape = getattr(X, "shape", None)
+        if shape is None:
+            raise ValueError(f"X must be a 2-D array of shape (n_samples, {self.n_inputs}), got {type(X).__name__}")
+        if len(shape) != 2:
+            hint = " (use X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample)" if len(shape) == 1 else ""
+            raise ValueError(f"X must be 2-D of shape (n_samples, {self.n_inputs}), got a {len(shape)}-D array of shape {tuple(shape)}{hint}")
+        if shape[0] == 0:
+            raise ValueError("X is empty: it has 0 samples")
+        if shape[1] != self.n_inputs:
+            raise ValueError(f"X has {shape[1]} features but the network expects {self.n_inputs}")
+        Xd = self._to_device(X, "X")
+        if self.backend.is_lazy:
+            return Xd
+        xp = self.backend.xp
+        if not bool(xp.all(xp.isfinite(Xd))):
+            raise ValueError("X contains NaN or infinite values")
+        return Xd
+
+    def _check_y(self, y, m: int):
+        """Validate y for this network and turn it into targets Y of shape (m, n_outputs)."""
+        be, xp, K = self.backend, self.backend.xp, self.n_outputs
+        if isinstance(y, (list, tuple)):
+            y = np.asarray(y)
+        shape = getattr(y, "shape", None)
+        if shape is None:
+            raise ValueError(f"y must be an array; this network expects {self.expects}")
+        if len(shape) == 0 or shape[0] != m:
+            raise ValueError(f"y has {shape[0] if len(shape) else 0} samples but X has {m}")
+        if len(shape) == 2 and shape[1] == 1 and K == 1:
+            y = y[:, 0]
+            shape = y.shape
+        if len(shape) > 2:
+            raise ValueError(f"y must be 1-D or 2-D, got shape {tuple(shape)}")
+        if len(shape) == 2:
+            if shape[1] != K:
+                raise ValueError(f"y has {shape[1]} columns but the network has {K} outputs")
+            Y = self._to_device(y, "y")
+            self._check_finite(Y, "y")
+            if self.is_classifier:
+                self._check_range(Y, 0.0, 1.0, "y (targets of a classification loss) must lie in [0, 1]")
+            return Y
+        # 1-D y
+        integral = _is_integral(y, be)
+        if self.is_classifier or (integral and K > 1):
+            n_classes = max(K, 2)
+            labels = self._to_labels(y, n_classes)
+            if K == 1:
+                return xp.reshape(xp.astype(labels, self._dtype), (-1, 1))
+            classes = xp.arange(K, device=be.device)
+            return xp.astype(xp.reshape(labels, (-1, 1)) == classes, self._dtype)
+        if K != 1:
+            raise ValueError(f"y is 1-D but the network has {K} outputs; pass y of shape (m, {K})")
+        Y = xp.reshape(self._to_device(y, "y"), (-1, 1))
+        self._check_finite(Y, "y")
+        return Y
+
+    def _to_labels(self, y, n_classes: int):
+        """Integer class labels 0..n_classes-1 on the device, or ValueError naming the bad label."""
+        be, xp = self.backend, self.backend.xp
+        if isinstance(y, np.ndarray):
+            if y.dtype.kind not in "biuf":
+                raise ValueError(f"class labels must be integers 0..{n_classes - 1}, got dtype {y.dtype}")
+            if y.dtype.kind == "f":
+                if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+                    raise ValueError(f"class labels must be integers 0..{n_classes - 1}; y has non-integer values")
+            bad = (y < 0) | (y >= n_classes)
+            if np.any(bad):
+                raise ValueError(
+                    f"label {y[np.argmax(bad)]!r} is out of range: this network has {n_classes} classes, "
+                    f"so labels must be 0..{n_classes - 1}"
+                )
+            return be.asarray(y.astype(np.int64))
+        if _backend._library_name(y) != be.name:
+            raise ValueError(f"y is a {_backend._library_name(y)} array but this network runs on {be.name!r}")
+        if not be.same_device(y):
+            raise ValueError(f"y is on device {_device(y)!r} but this network is on {be.device!r}")
+        if xp.isdtype(y.dtype, "real floating"):
+            if not bool(xp.all(y == xp.round(y))):
+                raise ValueError(f"class labels must be integers 0..{n_classes - 1}; y has non-integer values")
+        elif not (xp.isdtype(y.dtype, "integral") or y.dtype == xp.bool):
+            raise ValueError(f"class labels must be integers 0..{n_classes - 1}, got dtype {y.dtype}")
+        lo, hi = float(xp.min(y)), float(xp.max(y))
+        if lo < 0 or hi >= n_classes:
+            raise ValueError(
+                f"label {lo if lo < 0 else hi:g} is out of range: this network has {n_classes} classes, "
+                f"so labels must be 0..{n_classes - 1}"
+            )
+        return xp.astype(y, xp.int64)
+
+    def _check_finite(self, Y, what: str) -> None:
+        xp = self.backend.xp
+        if not self.backend.is_lazy and not bool(xp.all(xp.isfinite(Y))):
+            raise ValueError(f"{what} contains NaN or infinite values")
+
+    def _check_range(self, Y, lo: float, hi: float, message: str) -> None:
+        xp = self.backend.xp
+        if not self.backend.is_lazy and not bool(xp.all((Y >= lo) & (Y <= hi))):
+            raise ValueError(message)
+
+    def prepare(self, X, y=None):
+        """Validate ``X`` (and ``y``) and move them to the device once.
+
+        Returns
+        -------
+        X : array, shape (m, n_inputs), on the device, in the network's dtype
+        Y : array, shape (m, n_outputs), or None
+            Targets; class labels become one-hot rows.
+        """
+        Xd = self._check_X(X)
+        if y is None:
+            return Xd, None
+        return Xd, self._check_y(y, Xd.shape[0])
+
+    # -- the math, bound to this network ------------------------------------------------------
+    def loss_and_grad(self, X, y, theta=None):
+        """Loss (L2 penalty included) and its gradient with respect to ``theta``.
+
+        Parameters
+        ----------
+        X : array, shape (m, n_inputs)
+        y : array, shape (m,) or (m, n_outputs)
+        theta : array, shape (n_parameters,), optional
+            Evaluate at these parameters instead of ``self.theta``.
+
+        Returns
+        -------
+        loss : float
+        grad : backend array, shape (n_parameters,), same layout as ``theta``
+        """
+        Xd, Y = self.prepare(X, y)
+        t = self._theta if theta is None else self._to_device(theta, "theta")
+        value, grad = loss_and_grad(self.spec, t, Xd, Y)
+        return float(value), grad
+
+    def loss(self, X, y, theta=None) -> float:
+        """Mean loss over the samples plus the L2 penalty, as a Python float."""
+        Xd, Y = self.prepare(X, y)
+        t = self._theta if theta is None else self._to_device(theta, "theta")
+        return float(loss_value(self.spec, t, Xd, Y))
+
+    def forward(self, X):
+        """Output activations for X, as an array of the backend, shape (m, n_outputs)."""
+        Xd, _ = self.prepare(X)
+        return forward(self.spec, self._theta, Xd)[1]
+
+    def _return_like(self, X, result):
+        # NumPy in, NumPy out: the transfer back to the host happens here, explicitly.
+        if isinstance(X, (np.ndarray, list, tuple)) and self.backend.name != "numpy":
+            return self.backend.to_numpy(result)
+        if isinstance(X, (np.ndarray, list, tuple)):
+            return np.asarray(result)
+        return result
+
+    def predict_proba(self, X):
+        """Output activations (class probabilities for classifiers), shape (m, n_outputs).
+
+        Returns NumPy for NumPy input, an array of the backend for backend input.
+        """
+        return self._return_like(X, self.forward(X))
+
+    def _predict_device(self, X):
+        xp = self.backend.xp
+        A = self.forward(X)
+        if self.is_classifier:
+            if self.n_outputs == 1:
+                return xp.astype(A[:, 0] >= 0.5, xp.int64)
+            return xp.argmax(A, axis=1)
+        return A[:, 0] if self.n_outputs == 1 else A
+
+    def predict(self, X):
+        """Class labels (classifiers: argmax, or p >= 0.5 for one sigmoid output) or outputs.
+
+        Returns
+        -------
+        array, shape (m,) — or (m, n_outputs) for multi-output regression.
+            NumPy for NumPy input, an array of the backend for backend input.
+        """
+        return self._return_like(X, self._predict_device(X))
+
+    def score(self, X, y) -> float:
+        """Accuracy for classifiers, coefficient of determination R^2 for regression.
+
+        R^2 of several outputs is their uniform average, as in scikit-learn.
+        """
+        xp = self.backend.xp
+        Xd, Y = self.prepare(X, y)
+        if self.is_classifier:
+            pred = self._predict_device(Xd)
+            truth = xp.argmax(Y, axis=1) if self.n_outputs > 1 else xp.astype(Y[:, 0] >= 0.5, xp.int64)
+            return float(xp.mean(xp.astype(pred == truth, self._dtype)))
+        A = forward(self.spec, self._theta, Xd)[1]
+        ss_res = xp.sum((Y - A) ** 2, axis=0)
+        ss_tot = xp.sum((Y - xp.mean(Y, axis=0)) ** 2, axis=0)
+        # A constant target is fitted perfectly only by a perfect prediction (sklearn's rule).
+        safe = xp.where(ss_tot > 0, ss_tot, xp.ones_like(ss_tot))
+        r2 = xp.where(ss_tot > 0, 1 - ss_res / safe, xp.where(ss_res == 0, 1.0, 0.0))
+        return float(xp.mean(r2))
+
+    # -- training and persistence (implemented in training.py and io.py) -----------------------
+    def fit(self, X, y, optimizer: str = "adam", **options):
+        """Train the network; see :func:`bpnet_xp.training.fit` for the options.
+
+        Returns
+        -------
+        History
+        """
+        from .training import fit
+
+        return fit(self, X, y, optimizer=optimizer, **options)
+
+    def save(self, path) -> None:
+        """Save to ``path`` (.npz arrays + JSON metadata), atomically; see :func:`bpnet_xp.io.save`."""
+        from .io import save
+
+        save(self, path)
+
+    def copy(self, backend=None, device=None, dtype=None) -> "MLP":
+        """A copy of this network, optionally on another backend/device or in another dtype."""
+        new = MLP.__new__(MLP)
+        new.__dict__.update(self.__dict__)
+        new.backend = self.backend if backend is None else _backend.get_backend(backend, device)
+        new.dtype = dtype or self.dtype
+        new._dtype = new.backend.dtype(new.dtype)
+        host = self.backend.to_numpy(self._theta).astype(new.dtype)
+        new._theta = new.backend.asarray(host, new._dtype)
+        return new
+
+
+def _is_integral(y, be) -> bool:
+    if isinstance(y, np.ndarray):
+        return y.dtype.kind in "biu"
+    try:
+        xp = array_namespace(y)
+        return xp.isdtype(y.dtype, "integral") or y.dtype == xp.bool
+    except TypeError:
+        return False
