@@ -292,7 +292,11 @@ class MLP:
         # Cast on the host, then one transfer: bit-identical on every backend.
         self._theta = self.backend.asarray(host.astype(dtype), dtype)
         self.history = None
-        self.classes = None  # optional label names, set by callers that map labels
+        # Optional preprocessing carried with the model (set by the CLI / callers, saved by
+        # io.save): the original label values that outputs 0..K-1 stand for, and the
+        # StandardScaler fitted on the training inputs.  The math never applies them.
+        self.classes = None
+        self.scaler = None
 
     # -- structure --------------------------------------------------------------------------
     @property
