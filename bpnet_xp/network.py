@@ -470,7 +470,7 @@ class MLP:
             bad = (y < 0) | (y >= n_classes)
             if np.any(bad):
                 raise ValueError(
-                    f"label {y[np.argmax(bad)]!r} is out of range: this network has {n_classes} classes, "
+                    f"label {y[np.argmax(bad)].item():g} is out of range: this network has {n_classes} classes, "
                     f"so labels must be 0..{n_classes - 1}"
                 )
             return be.asarray(y.astype(np.int64))
@@ -597,7 +597,8 @@ class MLP:
         ss_tot = xp.sum((Y - xp.mean(Y, axis=0)) ** 2, axis=0)
         # A constant target is fitted perfectly only by a perfect prediction (sklearn's rule).
         safe = xp.where(ss_tot > 0, ss_tot, xp.ones_like(ss_tot))
-        r2 = xp.where(ss_tot > 0, 1 - ss_res / safe, xp.where(ss_res == 0, 1.0, 0.0))
+        perfect = xp.astype(ss_res == 0, ss_res.dtype)
+        r2 = xp.where(ss_tot > 0, 1 - ss_res / safe, perfect)
         return float(xp.mean(r2))
 
     # -- training and persistence (implemented in training.py and io.py) -----------------------

@@ -74,3 +74,14 @@ def xp(backend):
 def other_backend(request) -> bp.Backend:
     _, name, device = request.param
     return make_backend(name, device)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say once which backends were not tested here, and why (instead of one line per skip)."""
+    status = bp.backend_status()
+    missing = {name: why for name, why in status.items() if why is not None}
+    terminalreporter.write_sep("-", "bpnet_xp backends")
+    tested = [name for name, why in status.items() if why is None]
+    terminalreporter.write_line(f"available and tested: {', '.join(tested)}")
+    for name, why in missing.items():
+        terminalreporter.write_line(f"skipped {name}: {why}")
