@@ -98,6 +98,18 @@ class Backend:
             return getattr(self.xp, dtype)
         return dtype
 
+    def compile(self, fn, static_argnums=()):
+        """``fn`` compiled where that pays on this backend (``jax.jit`` on JAX), else ``fn``.
+
+        The generic function stays the reference: the compiled one is the same code
+        traced once, and the tests compare the two.
+        """
+        if self.name == "jax":
+            import jax
+
+            return jax.jit(fn, static_argnums=static_argnums)
+        return fn
+
     # -- transfers -------------------------------------------------------------------
     def asarray(self, x: Any, dtype: Any = None) -> Any:
         """Move host (or same-library) data onto this backend's device.

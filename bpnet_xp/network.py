@@ -371,6 +371,16 @@ class MLP:
             f"loss={self.loss_name!r}, l2={self.l2}, backend={self.backend.name!r}, dtype={self.dtype!r})"
         )
 
+    @property
+    def objective(self):
+        """``objective(spec, theta, X, Y) -> (loss, grad)``: :func:`loss_and_grad`, compiled
+        for this backend where that pays (JAX: jit with ``spec`` static), generic elsewhere."""
+        key = (self.backend.name, str(self.backend.device))
+        cache = self.__dict__.setdefault("_compiled", {})
+        if key not in cache:
+            cache[key] = self.backend.compile(loss_and_grad, static_argnums=(0,))
+        return cache[key]
+
     # -- data validation and placement ---------------------------------------------------------
     def _to_device(self, value, what: str):
         """Host data or an array of this backend -> array of this backend, device and dtype."""
@@ -623,6 +633,7 @@ class MLP:
         """A copy of this network, optionally on another backend/device or in another dtype."""
         new = MLP.__new__(MLP)
         new.__dict__.update(self.__dict__)
+        new.__dict__.pop("_compiled", None)
         new.backend = self.backend if backend is None else _backend.get_backend(backend, device)
         new.dtype = dtype or self.dtype
         new._dtype = new.backend.dtype(new.dtype)
