@@ -1,0 +1,286 @@
+"""Stochastic optimizers and learning-rate schedules against hand-computed updates.
+
+Every expected value is computed here independently, with NumPy float64 written
+out from the published update rules (or as literal numbers worked by hand), and
+compared with the optimizer running on each backend.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from array_api_compat import device as device_of
+
+from bpnet_xp import optimizers as opt
+from bpnet_xp.backend import to_numpy
+
+THETA = np.array([1.0, -2.0, 3.0, 0.5])
+GRAD1 = np.array([0.5, 0.25, -1.0, 0.0])
+GRAD2 = np.array([-0.3, 0.5, 2.0, 1e-3])
+
+
+def _dtype(backend):
+    return "float64" if backend.has_float64 else "float32"
+
+
+def _tol(backend):
+    return dict(rtol=1e-13, atol=1e-15) if backend.has_float64 else dict(rtol=1e-6, atol=1e-7)
+
+
+def _on(backend, values):
+    return backend.asarray(values, dtype=_dtype(backend))
+
+
+def _assert_on_device(backend, x):
+    assert backend.is_native(x)
+    assert backend.same_device(x), f"{device_of(x)} is not {backend.device}"
+
+
+# ---------------------------------------------------------------------------------------
+# SGD
+
+
+def test_sgd_plain_step_equals_hand_computation(backend):
+    optimizer = opt.sgd(learning_rate=0.1)
+    theta = _on(backend, THETA)
+    state = optimizer.init(theta)
+    assert state.count == 0 and state.velocity is None  # no momentum: no buffer allocated
+    updates, state = optimizer.update(_on(backend, GRAD1), state, theta)
+    # -0.1 * [0.5, 0.25, -1, 0] = [-0.05, -0.025, 0.1, 0]
+    np.testing.assert_allclose(to_numpy(updates), [-0.05, -0.025, 0.1, 0.0], **_tol(backend))
+    new_theta = opt.apply_updates(theta, updates)
+    # [1, -2, 3, 0.5] + updates = [0.95, -2.025, 3.1, 0.5]
+    np.testing.assert_allclose(to_numpy(new_theta), [0.95, -2.025, 3.1, 0.5], **_tol(backend))
+    _assert_on_device(backend, new_theta)
+    assert state.count == 1
+
+
+@pytest.mark.parametrize("nesterov", [False, True], ids=["momentum", "nesterov"])
+def test_sgd_momentum_two_steps_equal_hand_computation(backend, nesterov):
+    lr, mu = 0.1, 0.9
+    optimizer = opt.sgd(learning_rate=lr, momentum=mu, nesterov=nesterov)
+    theta = _on(backend, THETA)
+    state = optimizer.init(theta)
+    _assert_on_device(backend, state.velocity)
+
+    # Reference, NumPy float64 (Sutskever et al. 2013 form):
+    #   v <- mu v - lr g ; update = v (classical) or mu v - lr g (Nesterov)
+    v = np.zeros(4)
+    expected_theta = THETA.copy()
+    for g in (GRAD1, GRAD2):
+        v = mu * v - lr * g
+        expected_update = mu * v - lr * g if nesterov else v
+        expected_theta = expected_theta + expected_update
+
+        updates, state = optimizer.update(_on(backend, g), state, theta)
+        theta = opt.apply_updates(theta, updates)
+        np.testing.assert_allclose(to_numpy(updates), expected_update, **_tol(backend))
+        np.testing.assert_allclose(to_numpy(state.velocity), v, **_tol(backend))
+    np.testing.assert_allclose(to_numpy(theta), expected_theta, **_tol(backend))
+    assert state.count == 2
+    _assert_on_device(backend, theta)
+
+
+def test_sgd_first_momentum_step_literal(backend):
+    # With v0 = 0 the first classical-momentum step is plain SGD: -0.1 * g.
+    # The first Nesterov step is (mu + 1) times it: v1 = -0.1 g, update = 0.9 v1 - 0.1 g = -0.19 g.
+    g = _on(backend, GRAD1)
+    theta = _on(backend, THETA)
+    classical = opt.sgd(0.1, momentum=0.9)
+    nesterov = opt.sgd(0.1, momentum=0.9, nesterov=True)
+    u_classical, _ = classical.update(g, classical.init(theta), theta)
+    u_nesterov, _ = nesterov.update(g, nesterov.init(theta), theta)
+    np.testing.assert_allclose(to_numpy(u_classical), [-0.05, -0.025, 0.1, 0.0], **_tol(backend))
+    np.testing.assert_allclose(to_numpy(u_nesterov), [-0.095, -0.0475, 0.19, 0.0], **_tol(backend))
+
+
+# ---------------------------------------------------------------------------------------
+# Adam
+
+
+def test_adam_two_steps_equal_hand_computation(backend):
+    lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
+    optimizer = opt.adam(learning_rate=lr, beta1=b1, beta2=b2, epsilon=eps)
+    theta = _on(backend, THETA)
+    state = optimizer.init(theta)
+    assert state.count == 0
+    _assert_on_device(backend, state.mu)
+    _assert_on_device(backend, state.nu)
+
+    # Reference, NumPy float64, Kingma & Ba (2015) Algorithm 1.
+    m = np.zeros(4)
+    v = np.zeros(4)
+    expected_theta = THETA.copy()
+    for t, g in enumerate((GRAD1, GRAD2), start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        m_hat = m / (1 - b1**t)
+        v_hat = v / (1 - b2**t)
+        expected_update = -lr * m_hat / (np.sqrt(v_hat) + eps)
+        expected_theta = expected_theta + expected_update
+
+        updates, state = optimizer.update(_on(backend, g), state, theta)
+        theta = opt.apply_updates(theta, updates)
+        np.testing.assert_allclose(to_numpy(updates), expected_update, **_tol(backend))
+        np.testing.assert_allclose(to_numpy(state.mu), m, **_tol(backend))
+        np.testing.assert_allclose(to_numpy(state.nu), v, **_tol(backend))
+        assert state.count == t
+    np.testing.assert_allclose(to_numpy(theta), expected_theta, **_tol(backend))
+    _assert_on_device(backend, theta)
+
+
+def test_adam_first_step_is_learning_rate_times_sign(backend):
+    # Bias correction makes m_hat = g and v_hat = g**2 at t = 1, so the first update
+    # is -lr * g / (|g| + eps): -lr * sign(g) up to eps (0 where g = 0).
+    # For g = 0.5: -0.01 * 0.5 / (0.5 + 1e-8) = -0.01 / (1 + 2e-8).
+    optimizer = opt.adam(learning_rate=0.01)
+    theta = _on(backend, THETA)
+    updates, _ = optimizer.update(_on(backend, GRAD1), optimizer.init(theta), theta)
+    expected = [-0.01 / (1 + 2e-8), -0.01 / (1 + 4e-8), 0.01 / (1 + 1e-8), 0.0]
+    np.testing.assert_allclose(to_numpy(updates), expected, **_tol(backend))
+
+
+def test_adam_second_step_bias_correction_literal():
+    # Scalar case worked by hand, g1 = 1, g2 = -1, beta1 = 0.5, beta2 = 0.75, lr = 1, eps = 0:
+    # step 2: m = 0.5*0.5 + 0.5*(-1) = -0.25,  m_hat = -0.25 / (1 - 0.25) = -1/3
+    #         v = 0.75*0.25 + 0.25*1 = 0.4375, v_hat = 0.4375 / (1 - 0.5625) = 1
+    #         update = -1 * (-1/3) / 1 = 1/3
+    optimizer = opt.adam(learning_rate=1.0, beta1=0.5, beta2=0.75, epsilon=1e-300)
+    theta = np.zeros(1)
+    state = optimizer.init(theta)
+    _, state = optimizer.update(np.ones(1), state, theta)
+    updates, state = optimizer.update(-np.ones(1), state, theta)
+    np.testing.assert_allclose(updates, [1 / 3], rtol=1e-15)
+
+
+# ---------------------------------------------------------------------------------------
+# Schedules
+
+
+def test_schedule_values_equal_hand_computation():
+    c = opt.constant(0.3)
+    assert [c(k) for k in (0, 1, 100)] == [0.3, 0.3, 0.3]
+
+    inv = opt.inverse_scaling(0.1, power=0.5)
+    # 0.1 / sqrt(1), 0.1 / sqrt(4), 0.1 / sqrt(100)
+    np.testing.assert_allclose([inv(0), inv(3), inv(99)], [0.1, 0.05, 0.01], rtol=1e-15)
+    inv1 = opt.inverse_scaling(1.0, power=1.0)
+    np.testing.assert_allclose([inv1(0), inv1(1), inv1(4)], [1.0, 0.5, 0.2], rtol=1e-15)
+
+    step = opt.step_decay(0.8, factor=0.5, every=3)
+    # counts 0-2: 0.8; 3-5: 0.4; 6-8: 0.2; 9: 0.1
+    assert [step(k) for k in range(10)] == [0.8] * 3 + [0.4] * 3 + [0.2] * 3 + [0.1]
+
+
+def test_schedule_drives_the_optimizer(backend):
+    # step_decay(1.0, 0.5, every=1): the k-th update (count k) uses 0.5**k.
+    optimizer = opt.sgd(learning_rate=opt.step_decay(1.0, factor=0.5, every=1))
+    theta = _on(backend, THETA)
+    state = optimizer.init(theta)
+    g = _on(backend, GRAD1)
+    for k, rate in enumerate([1.0, 0.5, 0.25]):
+        updates, state = optimizer.update(g, state, theta)
+        np.testing.assert_allclose(to_numpy(updates), -rate * GRAD1, **_tol(backend))
+        assert state.count == k + 1
+    # A plain callable is a schedule too.
+    optimizer = opt.adam(learning_rate=lambda count: 0.5 / (count + 1))
+    state = optimizer.init(theta)
+    _, state = optimizer.update(g, state, theta)
+    updates, _ = optimizer.update(g, state, theta)
+    # Constant g: m_hat = g, v_hat = g**2, so the update is -lr * g / (|g| + eps) with lr = 0.25.
+    expected = -0.25 * GRAD1 / (np.abs(GRAD1) + 1e-8)
+    np.testing.assert_allclose(to_numpy(updates), expected, **_tol(backend))
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_scale_multiplies_the_learning_rate(backend, name):
+    theta = _on(backend, THETA)
+    g = _on(backend, GRAD1)
+    optimizer = opt.get_optimizer(name, learning_rate=0.2)
+    full, _ = optimizer.update(g, optimizer.init(theta), theta)
+    half, _ = optimizer.update(g, optimizer.init(theta), theta, scale=0.5)
+    # The same optimizer with learning_rate 0.1, computed by hand: sgd -0.1 g; adam first
+    # step -0.1 g / (|g| + eps).
+    if name == "sgd":
+        expected_half = -0.1 * GRAD1
+    else:
+        expected_half = -0.1 * GRAD1 / (np.abs(GRAD1) + 1e-8)
+    np.testing.assert_allclose(to_numpy(half), expected_half, **_tol(backend))
+    np.testing.assert_allclose(to_numpy(full), 2 * expected_half, **_tol(backend))
+
+
+def test_reduce_on_plateau_after_patience_non_improving_epochs():
+    plateau = opt.ReduceOnPlateau(factor=0.5, patience=3, min_lr=0.0)
+    values = [1.0, 0.9, 0.95, 0.9, 0.91, 0.8, 0.85, 0.85, 0.85, 0.85, 0.85, 0.85]
+    got = [plateau.scale(v) for v in values]
+    # 1.0 and 0.9 improve; 0.95, 0.9 (not below 0.9), 0.91 are 3 non-improving -> 0.5;
+    # 0.8 improves; then six non-improving: reductions at the 3rd and 6th -> 0.25, 0.125.
+    assert got == [1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.125]
+
+
+def test_reduce_on_plateau_threshold_nan_and_min_lr():
+    # Relative threshold 0.1: 0.95 is not below 1 - 0.1 * 1 = 0.9, so it does not improve.
+    plateau = opt.ReduceOnPlateau(factor=0.1, patience=1, threshold=0.1, min_lr=1e-3, learning_rate=0.1)
+    assert plateau.scale(1.0) == 1.0
+    assert plateau.scale(0.95) == pytest.approx(0.1)
+    # NaN never improves; the multiplier stops where 0.1 * multiplier = min_lr = 1e-3.
+    assert plateau.scale(float("nan")) == pytest.approx(0.01)
+    assert plateau.scale(float("nan")) == pytest.approx(0.01)
+    assert plateau.best == 1.0
+
+
+# ---------------------------------------------------------------------------------------
+# Names and validation
+
+
+def test_get_optimizer_names():
+    theta = np.zeros(2)
+    for name in ("gd", "sgd", "SGD", "adam"):
+        optimizer = opt.get_optimizer(name)
+        assert isinstance(optimizer, opt.Optimizer)
+    assert isinstance(opt.get_optimizer("sgd", momentum=0.5).init(theta), opt.SGDState)
+    assert isinstance(opt.get_optimizer("adam", beta1=0.8).init(theta), opt.AdamState)
+    # gd defaults: learning rate 0.01, no momentum (hand: -0.01 * [1, -2])
+    updates, _ = opt.get_optimizer("gd").update(np.array([1.0, -2.0]), opt.get_optimizer("gd").init(theta))
+    np.testing.assert_allclose(updates, [-0.01, 0.02], rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: opt.get_optimizer("lbfgs"), "unknown optimizer"),
+        (lambda: opt.get_optimizer("adam", momentum=0.9), "momentum"),
+        (lambda: opt.sgd(learning_rate=-1.0), "learning_rate"),
+        (lambda: opt.sgd(learning_rate=float("nan")), "learning_rate"),
+        (lambda: opt.sgd(momentum=1.0), "momentum"),
+        (lambda: opt.sgd(nesterov=True), "nesterov"),
+        (lambda: opt.adam(beta1=1.0), "beta1"),
+        (lambda: opt.adam(beta2=-0.1), "beta2"),
+        (lambda: opt.adam(epsilon=0.0), "epsilon"),
+        (lambda: opt.step_decay(0.1, factor=0.0), "factor"),
+        (lambda: opt.step_decay(0.1, every=0), "every"),
+        (lambda: opt.inverse_scaling(0.1, power=-1.0), "power"),
+        (lambda: opt.ReduceOnPlateau(factor=1.0), "factor"),
+        (lambda: opt.ReduceOnPlateau(patience=0), "patience"),
+        (lambda: opt.constant(0.1)(-1), "count"),
+    ],
+)
+def test_bad_hyperparameters_raise_value_error(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_update_is_pure(backend):
+    # The same (grad, state) gives the same result twice: nothing was mutated.
+    optimizer = opt.adam(0.1)
+    theta = _on(backend, THETA)
+    g = _on(backend, GRAD1)
+    state = optimizer.init(theta)
+    _, state1 = optimizer.update(g, state, theta)
+    a, _ = optimizer.update(g, state1, theta)
+    b, _ = optimizer.update(g, state1, theta)
+    np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+    np.testing.assert_array_equal(to_numpy(state.mu), np.zeros(4))
+    assert math.isfinite(float(to_numpy(a)[0]))
