@@ -6,6 +6,7 @@ Dask.  See :class:`MLP`, :func:`get_backend` and :func:`check_gradients`.
 
 from .backend import Backend, BackendUnavailableError, available_backends, backend_status, get_backend
 from .gradcheck import GradientCheckResult, check_gradients
+from .io import load
 from .network import MLP
 
 __version__ = "0.1.0"
@@ -19,5 +20,6 @@ __all__ = [
     "backend_status",
     "check_gradients",
     "get_backend",
+    "load",
     "__version__",
 ]

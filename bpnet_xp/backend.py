@@ -264,6 +264,8 @@ def _probe(name: str, device: Any = None) -> Backend:
 
     if name == "array_api_strict":
         strict = need("array_api_strict", "test")
+        if isinstance(device, strict.Device):
+            return Backend("array_api_strict", strict, device)
         try:
             dev = strict.Device(device if device is not None else "CPU_DEVICE")
         except Exception as exc:

@@ -1,0 +1,430 @@
+"""Saving and loading networks: ``.npz`` arrays plus JSON metadata, written atomically.
+
+A saved model is an ordinary NumPy ``.npz`` archive (a zip of ``.npy`` files) that
+``numpy.load(path, allow_pickle=False)`` can open; nothing in it is pickled, so
+loading a file from someone else cannot run code.  It holds
+
+``theta``
+    The flat parameter vector, in the network's dtype (float32 or float64), so a
+    save/load round trip is bit-identical.
+``scaler_mean``, ``scaler_scale``
+    The :class:`~bpnet_xp.preprocessing.StandardScaler` statistics, when the
+    network carries a scaler (``net.scaler``).
+``classes``
+    The original label values that outputs 0..K-1 stand for (``net.classes``),
+    when present: integers, floats or strings.
+``metadata``
+    A UTF-8 JSON document stored as a uint8 array: the format name and version,
+    the library version, the layer sizes, activation, output, loss, L2 strength,
+    dtype, initializer and seed, the backend and device it was trained on, and
+    any extra ``metadata`` the caller passed to :func:`save` (the command-line
+    tool records the training data and split there).
+
+The parameters are stored as host NumPy arrays, so a model trained on one
+backend (CuPy on a GPU, PyTorch, JAX, ...) loads on any other.
+
+Writes are atomic: the archive is written to a temporary file in the target's
+directory, flushed and ``fsync``-ed, then renamed over the target with
+:func:`os.replace`.  A crash or an exception mid-save leaves the previous file
+untouched and no temporary file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from . import backend as _backend
+from .network import MLP
+
+__all__ = ["save", "load", "read_metadata", "atomic_write", "FORMAT_NAME", "FORMAT_VERSION"]
+
+#: The ``format`` value every bpnet_xp model file carries.
+FORMAT_NAME = "bpnet_xp.MLP"
+#: The newest file format this version reads and the one it writes.
+FORMAT_VERSION = 1
+
+_METADATA_KEY = "metadata"
+_REQUIRED_METADATA = {
+    "format": str,
+    "format_version": int,
+    "layer_sizes": list,
+    "activation": str,
+    "output": str,
+    "loss": str,
+    "l2": (int, float),
+    "dtype": str,
+    "has_scaler": bool,
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Atomic writes (also used by plotting and the command-line tool).
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it; set it straight back.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "wb", **open_options) -> Iterator[Any]:
+    """Open a temporary file beside ``path``; on success, rename it over ``path``.
+
+    The temporary file lives in the same directory (so the final
+    :func:`os.replace` is an atomic rename on the same file system), is flushed
+    and ``fsync``-ed before the rename, and gets the permissions a newly created
+    file would (``0o666`` minus the umask) or those of the file it replaces.  If
+    the body raises anything (including ``KeyboardInterrupt``) the temporary file
+    is removed and ``path`` is left exactly as it was.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to (re)place.
+    mode : {"wb", "w"}
+        Binary or text.
+    **open_options
+        Passed to :func:`os.fdopen` (``encoding``, ``newline`` for text).
+
+    Yields
+    ------
+    file object
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"mode must be 'wb' or 'w', got {mode!r}")
+    target = Path(os.fspath(path))
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise FileNotFoundError(f"cannot write {str(target)!r}: directory {str(directory)!r} does not exist")
+    if target.is_dir():
+        raise IsADirectoryError(f"cannot write {str(target)!r}: it is a directory")
+    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        try:
+            permissions = target.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            permissions = 0o666 & ~_umask()
+        os.chmod(tmp, permissions)
+        with os.fdopen(fd, mode, **open_options) as handle:
+            fd = -1  # the file object owns the descriptor now
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if fd != -1:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # Make the rename itself durable; not every platform can open a directory.
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+# ---------------------------------------------------------------------------------------
+# Save.
+
+
+def _json_seed(seed: Any) -> int | None:
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return int(seed)
+    return None  # None, or a Generator, whose state is not worth persisting
+
+
+def _host_classes(classes: Any) -> np.ndarray:
+    arr = np.asarray(_backend.to_numpy(classes) if not isinstance(classes, (list, tuple)) else classes)
+    if arr.ndim != 1:
+        raise ValueError(f"net.classes must be 1-D, got shape {arr.shape}")
+    if arr.dtype.kind == "O":
+        # Object arrays would need pickle; labels read from text are strings anyway.
+        if not all(isinstance(c, str) for c in arr):
+            raise ValueError("net.classes holds Python objects that are not strings; use numbers or strings")
+        arr = arr.astype(str)
+    if arr.dtype.kind not in "biufU":
+        raise ValueError(f"net.classes must hold numbers or strings, got dtype {arr.dtype}")
+    return arr
+
+
+def save(net: MLP, path, *, metadata: dict | None = None) -> None:
+    """Save a network to ``path`` as ``.npz`` arrays plus JSON metadata, atomically.
+
+    Parameters
+    ----------
+    net : MLP
+        Any backend; its parameters are copied to the host.
+    path : str or os.PathLike
+        Written exactly as given (no ``.npz`` is appended).
+    metadata : dict, optional
+        Extra JSON-serialisable information stored under the ``"user"`` key of the
+        metadata (see :func:`read_metadata`).
+
+    Raises
+    ------
+    ValueError
+        If ``metadata`` is not JSON-serialisable or the classes/scaler are malformed.
+    FileNotFoundError
+        If the directory of ``path`` does not exist.
+    """
+    from . import __version__
+
+    theta = np.ascontiguousarray(net.backend.to_numpy(net.theta))
+    arrays: dict[str, np.ndarray] = {"theta": theta}
+    scaler = getattr(net, "scaler", None)
+    if scaler is not None:
+        mean = np.asarray(scaler.mean_, dtype=np.float64)
+        scale = np.asarray(scaler.scale_, dtype=np.float64)
+        if mean.shape != (net.n_inputs,) or scale.shape != (net.n_inputs,):
+            raise ValueError(
+                f"net.scaler has statistics of shape {mean.shape}/{scale.shape} but the network has "
+                f"{net.n_inputs} inputs"
+            )
+        arrays["scaler_mean"], arrays["scaler_scale"] = mean, scale
+    classes = getattr(net, "classes", None)
+    if classes is not None:
+        arrays["classes"] = _host_classes(classes)
+
+    init = net.init if isinstance(net.init, str) else None
+    meta = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+        "layer_sizes": [int(n) for n in net.layer_sizes],
+        "activation": net.activation,
+        "output": net.output,
+        "loss": net.loss_name,
+        "l2": float(net.l2),
+        "dtype": net.dtype,
+        "init": init,
+        "seed": _json_seed(net.seed),
+        "backend": net.backend.name,
+        "device": str(net.backend.device),
+        "has_scaler": scaler is not None,
+        "classes_dtype": None if classes is None else arrays["classes"].dtype.str,
+        "user": metadata or {},
+    }
+    try:
+        text = json.dumps(meta, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"metadata for {os.fspath(path)!r} is not JSON-serialisable: {exc}") from None
+    arrays[_METADATA_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+    with atomic_write(path, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+# ---------------------------------------------------------------------------------------
+# Load.
+
+
+def _read_arrays(path) -> dict[str, np.ndarray]:
+    """Every array of the archive at ``path``, read eagerly; clear errors for bad files."""
+    name = os.fspath(path)
+    p = Path(name)
+    if not p.exists():
+        raise FileNotFoundError(f"model file {name!r} does not exist")
+    if p.is_dir():
+        raise ValueError(f"{name!r} is a directory, not a model file")
+    try:
+        with open(p, "rb") as handle:
+            head = handle.read(4)
+            if head != b"PK\x03\x04":
+                what = "an empty file" if not head else (
+                    "a single .npy array" if head.startswith(b"\x93NUM") else "not a zip/.npz archive")
+                raise ValueError(f"{name!r} is not a bpnet_xp model file: {what}")
+            handle.seek(0)
+            with np.load(handle, allow_pickle=False) as data:
+                return {key: data[key] for key in data.files}
+    except PermissionError:
+        raise
+    except ValueError as exc:
+        if str(exc).startswith(repr(name)):
+            raise
+        # numpy's own complaints: pickled (object) members, malformed .npy headers
+        raise ValueError(f"{name!r} is not a readable bpnet_xp model file: {exc}") from None
+    except Exception as exc:
+        # zipfile.BadZipFile (bad CRC, truncated central directory), EOFError, zlib.error, ...
+        raise ValueError(
+            f"{name!r} is corrupt or truncated ({type(exc).__name__}: {exc}); save the model again"
+        ) from None
+
+
+def _parse_metadata(name: str, arrays: dict[str, np.ndarray]) -> dict:
+    if _METADATA_KEY not in arrays:
+        raise ValueError(f"{name!r} is not a bpnet_xp model file: it has no 'metadata' entry")
+    raw = arrays[_METADATA_KEY]
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise ValueError(f"{name!r} has a malformed 'metadata' entry (dtype {raw.dtype}, shape {raw.shape})")
+    try:
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{name!r} has unreadable metadata: {exc}") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{name!r} has malformed metadata: a JSON object was expected")
+    if meta.get("format") != FORMAT_NAME:
+        raise ValueError(f"{name!r} is not a bpnet_xp model file (format {meta.get('format')!r})")
+    version = meta.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"{name!r} has a malformed format version {version!r}")
+    if version > FORMAT_VERSION:
+        written_by = meta.get("library_version", "a newer version")
+        raise ValueError(
+            f"{name!r} uses model format version {version}, written by bpnet_xp {written_by}; this bpnet_xp "
+            f"reads format versions up to {FORMAT_VERSION}: upgrade bpnet_xp to load it"
+        )
+    for key, kind in _REQUIRED_METADATA.items():
+        if key not in meta:
+            raise ValueError(f"{name!r} has incomplete metadata: {key!r} is missing")
+        value = meta[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValueError(f"{name!r} has malformed metadata: {key!r} is {value!r}")
+    sizes = meta["layer_sizes"]
+    if len(sizes) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
+        raise ValueError(f"{name!r} has malformed metadata: layer_sizes is {sizes!r}")
+    if meta["dtype"] not in ("float32", "float64"):
+        raise ValueError(f"{name!r} has malformed metadata: dtype is {meta['dtype']!r}")
+    return meta
+
+
+def read_metadata(path) -> dict:
+    """The JSON metadata of a saved model, checked, without building the network.
+
+    Returns
+    -------
+    dict
+        Keys ``format``, ``format_version``, ``library_version``, ``layer_sizes``,
+        ``activation``, ``output``, ``loss``, ``l2``, ``dtype``, ``init``, ``seed``,
+        ``backend``, ``device`` (what it was trained on), ``has_scaler``,
+        ``classes_dtype`` and ``user`` (the extra metadata given to :func:`save`).
+    """
+    name = os.fspath(path)
+    return _parse_metadata(name, _read_arrays(path))
+
+
+def load(path, backend: Any = "auto", device: Any = None, dtype: str | None = None) -> MLP:
+    """Load a network saved by :func:`save` (or :meth:`MLP.save`) onto any backend.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    backend : str or Backend
+        Where the loaded network runs; need not be the backend it was trained on.
+    device : optional
+        Device within the backend.
+    dtype : {"float32", "float64"}, optional
+        Default: the dtype it was saved in (then the parameters are bit-identical).
+
+    Returns
+    -------
+    MLP
+        With ``classes`` and ``scaler`` restored when they were saved.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a bpnet_xp model, is corrupt or truncated, lacks an
+        entry, has malformed metadata, or was written in a newer format version.
+    BackendUnavailableError
+        If the backend or device cannot be used here (a subclass of ValueError).
+    """
+    name = os.fspath(path)
+    arrays = _read_arrays(path)
+    meta = _parse_metadata(name, arrays)
+
+    if "theta" not in arrays:
+        raise ValueError(f"{name!r} is incomplete: it has no 'theta' entry")
+    theta = arrays["theta"]
+    try:
+        net = MLP(
+            meta["layer_sizes"],
+            activation=meta["activation"],
+            output=meta["output"],
+            loss=meta["loss"],
+            l2=meta["l2"],
+            backend=backend,
+            device=device,
+            dtype=dtype or meta["dtype"],
+            seed=meta.get("seed") if isinstance(meta.get("seed"), int) else None,
+            init=meta.get("init") or "auto",
+        )
+    except _backend.BackendUnavailableError:
+        raise
+    except ValueError as exc:
+        raise ValueError(f"{name!r} describes a network that cannot be built: {exc}") from None
+    if theta.dtype.kind != "f" or theta.shape != (net.n_parameters,):
+        raise ValueError(
+            f"{name!r} is inconsistent: 'theta' has dtype {theta.dtype} and shape {theta.shape}, but layers "
+            f"{meta['layer_sizes']} need {net.n_parameters} floating-point parameters"
+        )
+    if not np.all(np.isfinite(theta)):
+        raise ValueError(f"{name!r} is corrupt: 'theta' contains NaN or infinite values")
+    net.theta = theta
+
+    if meta["has_scaler"]:
+        net.scaler = _restore_scaler(name, arrays, net.n_inputs)
+    if meta.get("classes_dtype") is not None:
+        if "classes" not in arrays:
+            raise ValueError(f"{name!r} is incomplete: its metadata lists classes but it has no 'classes' entry")
+        classes = arrays["classes"]
+        try:
+            np.dtype(meta["classes_dtype"])
+        except TypeError:
+            raise ValueError(f"{name!r} has malformed metadata: classes_dtype is {meta['classes_dtype']!r}") from None
+        expected = max(net.n_outputs, 2) if net.is_classifier else None
+        if classes.ndim != 1 or (expected is not None and classes.shape[0] != expected):
+            raise ValueError(
+                f"{name!r} is inconsistent: 'classes' has shape {classes.shape} but the network has "
+                f"{expected} classes"
+            )
+        if classes.dtype != np.dtype(meta["classes_dtype"]):
+            raise ValueError(
+                f"{name!r} is inconsistent: 'classes' has dtype {classes.dtype}, its metadata says "
+                f"{meta['classes_dtype']}"
+            )
+        net.classes = classes
+    return net
+
+
+def _restore_scaler(name: str, arrays: dict[str, np.ndarray], n_inputs: int):
+    from .preprocessing import StandardScaler
+
+    for key in ("scaler_mean", "scaler_scale"):
+        if key not in arrays:
+            raise ValueError(f"{name!r} is incomplete: its metadata lists a scaler but it has no {key!r} entry")
+    mean, scale = arrays["scaler_mean"], arrays["scaler_scale"]
+    if mean.shape != (n_inputs,) or scale.shape != (n_inputs,) or mean.dtype.kind != "f" or scale.dtype.kind != "f":
+        raise ValueError(
+            f"{name!r} is inconsistent: the scaler statistics have shapes {mean.shape}/{scale.shape}, "
+            f"the network has {n_inputs} inputs"
+        )
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale)) and np.all(scale > 0)):
+        raise ValueError(f"{name!r} is corrupt: the scaler statistics are not finite and positive")
+    scaler = StandardScaler()
+    scaler.mean_ = mean.astype(np.float64)
+    scaler.scale_ = scale.astype(np.float64)
+    scaler.n_features_in_ = n_inputs
+    return scaler

@@ -1,0 +1,417 @@
+"""Pictures of a network and its training, written as PNG files.
+
+Four pictures, each written atomically (temporary file + rename) by a function
+that returns the path it wrote:
+
+* :func:`plot_loss` — the training loss per epoch/iteration, with the validation
+  loss when there is one;
+* :func:`plot_digits` — a grid of sample images with their labels (and the
+  network's predictions, wrong ones in red);
+* :func:`plot_hidden_weights` — the first hidden layer's weights, each hidden
+  unit's incoming weights drawn as an image of the input (the classic
+  "visualise Theta1" of the digit-recognition exercise);
+* :func:`plot_confusion_matrix` — counts of true against predicted classes.
+
+:func:`plot_all` writes whichever of the four apply to a trained network.
+
+matplotlib is an optional dependency (``pip install 'bpnet_xp[plot]'``).  It is
+imported only when a picture is drawn, and only through its object-oriented API
+(:class:`matplotlib.figure.Figure` rendered by the Agg canvas): this module never
+touches ``pyplot``, never changes the user's matplotlib backend and never opens
+a window.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .io import atomic_write
+
+__all__ = [
+    "confusion_matrix",
+    "image_shape",
+    "plot_loss",
+    "plot_digits",
+    "plot_hidden_weights",
+    "plot_confusion_matrix",
+    "plot_all",
+]
+
+_DPI = 100
+
+
+def _figure(width: float, height: float):
+    """A matplotlib Figure (no pyplot, no GUI), or ImportError saying how to install it."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(
+            "plotting needs matplotlib, which is not installed; install it with: pip install 'bpnet_xp[plot]'"
+        ) from None
+    return Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+
+
+def _save(fig, path) -> Path:
+    target = Path(os.fspath(path))
+    with atomic_write(target, "wb") as handle:
+        # The temporary file has no .png suffix, so name the format.
+        fig.savefig(handle, format="png", dpi=_DPI)
+    return target
+
+
+def _host(array: Any) -> np.ndarray:
+    """A host NumPy array from NumPy, a sequence, or any backend's array."""
+    from .backend import to_numpy
+
+    if isinstance(array, (list, tuple)):
+        return np.asarray(array)
+    return np.asarray(to_numpy(array))
+
+
+def image_shape(n_features: int) -> tuple[int, int] | None:
+    """``(side, side)`` when ``n_features`` is a perfect square (an image), else None."""
+    side = math.isqrt(int(n_features))
+    return (side, side) if side > 1 and side * side == n_features else None
+
+
+_square_shape = image_shape  # reachable from functions whose parameter is called image_shape
+
+
+def _resolve_shape(n_features: int, shape) -> tuple[int, int]:
+    if shape is None:
+        shape = _square_shape(n_features)
+        if shape is None:
+            raise ValueError(
+                f"{n_features} input features are not a square image; pass image_shape=(rows, columns)"
+            )
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 2 or shape[0] * shape[1] != n_features:
+        raise ValueError(f"image_shape {shape} does not hold {n_features} features")
+    return shape
+
+
+# ---------------------------------------------------------------------------------------
+# Metrics needed by the pictures.
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray:
+    """Counts C[i, j] of samples of true class i predicted as class j.
+
+    Parameters
+    ----------
+    y_true, y_pred : array, shape (m,)
+        Class indices 0..K-1 (NumPy or any backend).
+    n_classes : int, optional
+        K; default one more than the largest index seen.
+
+    Returns
+    -------
+    ndarray of int64, shape (K, K)
+    """
+    t = _host(y_true).astype(np.int64).reshape(-1)
+    p = _host(y_pred).astype(np.int64).reshape(-1)
+    if t.shape != p.shape:
+        raise ValueError(f"y_true has {t.size} labels but y_pred has {p.size}")
+    if t.size and (t.min() < 0 or p.min() < 0):
+        raise ValueError("class indices must be >= 0")
+    k = n_classes if n_classes is not None else int(max(t.max(initial=-1), p.max(initial=-1)) + 1)
+    if t.size and (t.max() >= k or p.max() >= k):
+        raise ValueError(f"class indices must be < n_classes={k}")
+    matrix = np.zeros((k, k), dtype=np.int64)
+    np.add.at(matrix, (t, p), 1)
+    return matrix
+
+
+# ---------------------------------------------------------------------------------------
+# The pictures.
+
+
+def plot_loss(history, path, *, title: str | None = None, validation_label: str = "validation",
+              log_scale: bool | None = None) -> Path:
+    """The training (and validation) loss per epoch or iteration.
+
+    Parameters
+    ----------
+    history : History or dict
+        With ``loss`` (list of float), optionally ``val_loss`` and ``optimizer``.
+    path : str or os.PathLike
+        The PNG to write.
+    title : str, optional
+    validation_label : str
+        Legend entry of the validation curve.
+    log_scale : bool, optional
+        Logarithmic loss axis; default when the loss spans more than a factor of 20.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    get = history.get if isinstance(history, dict) else (lambda key, default=None: getattr(history, key, default))
+    loss = np.asarray(get("loss", []) or [], dtype=np.float64)
+    val = np.asarray(get("val_loss", []) or [], dtype=np.float64)
+    if loss.size == 0:
+        raise ValueError("the history has no loss values to plot")
+    optimizer = get("optimizer", "") or ""
+    unit = "iteration" if optimizer in ("cg", "lbfgs") else "epoch"
+    finite = np.concatenate([loss, val])
+    finite = finite[np.isfinite(finite)]
+    if log_scale is None:
+        log_scale = bool(finite.size and finite.min() > 0 and finite.max() / finite.min() > 20)
+
+    fig = _figure(6.4, 4.0)
+    ax = fig.add_subplot()
+    steps = np.arange(1, loss.size + 1)
+    ax.plot(steps, loss, color="tab:blue", lw=2, label=f"training (final {loss[-1]:.4g})")
+    if val.size:
+        ax.plot(np.arange(1, val.size + 1), val, color="tab:orange", lw=2,
+                label=f"{validation_label} (final {val[-1]:.4g})")
+    if log_scale:
+        ax.set_yscale("log")
+    ax.set_xlabel(unit)
+    ax.set_ylabel("loss J (L2 penalty included)")
+    ax.set_xlim(1, max(2, loss.size))
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(frameon=False)
+    ax.set_title(title or (f"Training loss ({optimizer})" if optimizer else "Training loss"))
+    return _save(fig, path)
+
+
+def plot_digits(images, path, *, labels=None, predictions=None, classes=None, image_shape=None,
+                n: int = 40, columns: int = 10, title: str | None = None) -> Path:
+    """A grid of sample images, titled with their labels (and predictions).
+
+    Parameters
+    ----------
+    images : array, shape (m, n_features)
+        Raw pixel rows (e.g. the digits' 0..16 grey levels), row-major images.
+    path : str or os.PathLike
+    labels : array, shape (m,), optional
+        True labels (class indices when ``classes`` is given, else shown as they are).
+    predictions : array, shape (m,), optional
+        Predicted labels in the same encoding; wrong predictions are drawn in red
+        as ``predicted (true)``.
+    classes : sequence, optional
+        Label values that class indices stand for.
+    image_shape : (rows, columns), optional
+        Default: square images.
+    n : int
+        How many of the first rows to draw.
+    columns : int
+    title : str, optional
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    X = _host(images).astype(np.float64)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"images must be a non-empty 2-D array (m, n_features), got shape {X.shape}")
+    shape = _resolve_shape(X.shape[1], image_shape)
+    count = min(int(n), X.shape[0])
+    columns = max(1, min(int(columns), count))
+    rows = -(-count // columns)
+    names = None if classes is None else list(_host(classes))
+
+    def show(value):
+        return str(names[int(value)]) if names is not None else (
+            str(int(value)) if float(value).is_integer() else f"{value:g}")
+
+    truth = None if labels is None else _host(labels).reshape(-1)
+    guess = None if predictions is None else _host(predictions).reshape(-1)
+    lo, hi = float(X.min()), float(X.max())
+    fig = _figure(0.85 * columns + 0.2, 0.95 * rows + (0.45 if title else 0.2))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if index >= count:
+            continue
+        ax.imshow(X[index].reshape(shape), cmap="gray_r", vmin=lo, vmax=hi, interpolation="nearest")
+        if truth is not None and guess is not None:
+            wrong = guess[index] != truth[index]
+            text = f"{show(guess[index])} ({show(truth[index])})" if wrong else show(guess[index])
+            ax.set_title(text, fontsize=10, color="tab:red" if wrong else "black")
+        elif truth is not None or guess is not None:
+            ax.set_title(show((truth if truth is not None else guess)[index]), fontsize=10)
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_hidden_weights(net, path, *, image_shape=None, max_units: int = 100, title: str | None = None) -> Path:
+    """The first hidden layer's weights, one image per hidden unit.
+
+    Hidden unit j computes ``g(x . W1[:, j] + b1[j])``: its incoming weights
+    ``W1[:, j]`` live in input space, so for image inputs they can be drawn as an
+    image showing which pixels excite (red) or inhibit (blue) the unit.  Each
+    unit gets its own symmetric colour range, so the pattern, not the magnitude,
+    is visible (as in the classic ``displayData(Theta1)``).
+
+    Parameters
+    ----------
+    net : MLP
+        With at least one hidden layer and image inputs.
+    path : str or os.PathLike
+    image_shape : (rows, columns), optional
+        Default: square images.
+    max_units : int
+        Draw at most this many hidden units.
+    title : str, optional
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    if len(net.layer_sizes) < 3:
+        raise ValueError("the network has no hidden layer, so there are no hidden-unit weights to draw")
+    shape = _resolve_shape(net.n_inputs, image_shape)
+    W = _host(net.weights[0][0]).astype(np.float64)  # (n_inputs, n_hidden)
+    units = min(W.shape[1], int(max_units))
+    columns = math.ceil(math.sqrt(units))
+    rows = -(-units // columns)
+    fig = _figure(1.1 * columns + 0.3, 1.1 * rows + 0.6)
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for j, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if j >= units:
+            continue
+        w = W[:, j].reshape(shape)
+        bound = float(np.max(np.abs(w))) or 1.0
+        ax.imshow(w, cmap="RdBu_r", vmin=-bound, vmax=bound, interpolation="nearest")
+        ax.set_title(f"unit {j + 1}", fontsize=8)
+    sizes = "-".join(str(s) for s in net.layer_sizes)
+    fig.suptitle(title or f"First-layer weights of the {sizes} network (red +, blue -)")
+    return _save(fig, path)
+
+
+def plot_confusion_matrix(matrix, path, *, labels: Sequence | None = None, title: str | None = None) -> Path:
+    """A confusion matrix as a heat map with the counts written in the cells.
+
+    Parameters
+    ----------
+    matrix : array, shape (K, K)
+        ``matrix[i, j]``: samples of true class i predicted as class j (see
+        :func:`confusion_matrix`).
+    path : str or os.PathLike
+    labels : sequence of K labels, optional
+    title : str, optional
+        Default: "Confusion matrix (accuracy ...)".
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    C = _host(matrix)
+    if C.ndim != 2 or C.shape[0] != C.shape[1] or C.shape[0] == 0:
+        raise ValueError(f"matrix must be square (K, K), got shape {C.shape}")
+    k = C.shape[0]
+    names = [str(v) for v in (labels if labels is not None else range(k))]
+    if len(names) != k:
+        raise ValueError(f"{len(names)} labels for a {k}x{k} matrix")
+    total = C.sum()
+    accuracy = np.trace(C) / total if total else float("nan")
+    size = min(10.0, max(3.5, 0.55 * k + 1.8))
+    fig = _figure(size, size)
+    ax = fig.add_subplot()
+    # Correct predictions (the diagonal) in blue, mistakes in red, each on its own scale:
+    # on one shared scale a handful of mistakes next to hundreds of hits would be invisible.
+    diagonal = np.eye(k, dtype=bool)
+    hits = np.ma.masked_where(~diagonal, C)
+    misses = np.ma.masked_where(diagonal | (C == 0), C)
+    ax.imshow(np.zeros_like(C, dtype=float), cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+    ax.imshow(hits, cmap="Blues", vmin=0, vmax=max(1, C[diagonal].max()) * 1.1, interpolation="nearest")
+    if misses.count():
+        ax.imshow(misses, cmap="Reds", vmin=0, vmax=max(1, misses.max()) * 1.6, interpolation="nearest")
+    fontsize = 10 if k <= 12 else 7
+    diagonal_max = C[diagonal].max() if k else 0
+    for i in range(k):
+        for j in range(k):
+            if C[i, j] or i == j:
+                dark = i == j and C[i, j] > 0.55 * diagonal_max
+                ax.text(j, i, f"{C[i, j]:g}", ha="center", va="center", fontsize=fontsize,
+                        color="white" if dark else "black")
+    ax.set_xticks(range(k), names)
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title or f"Confusion matrix: accuracy {100 * accuracy:.2f} % of {int(total)} samples\n"
+                          "(blue: correct, red: mistakes)")
+    return _save(fig, path)
+
+
+_GRID = 40  # images in the plot_all digit grid: 4 rows of 10
+
+
+def _sample_rows(labels, predictions, n: int, m: int) -> np.ndarray:
+    """Rows for the sample grid: the first n, but with up to n/4 of the mistakes swapped in.
+
+    A grid of only correct predictions says little; a few mistakes show what the
+    network confuses.  Rows stay in their original order.
+    """
+    if labels is None or predictions is None:
+        return np.arange(min(n, m))
+    truth, guess = _host(labels).reshape(-1), _host(predictions).reshape(-1)
+    wrong = np.flatnonzero(guess != truth)[: n // 4]
+    right = np.setdiff1d(np.arange(m), wrong)[: max(0, n - wrong.size)]
+    return np.sort(np.concatenate([wrong, right]))[:n]
+
+
+def plot_all(directory, net, *, history=None, images=None, labels=None, predictions=None,
+             validation_label: str = "validation", image_shape=None) -> dict[str, Path]:
+    """Write every picture that applies to ``net`` into ``directory``.
+
+    ``loss.png`` (when ``history`` has losses), ``digits.png`` (when ``images``
+    are given and square, or ``image_shape`` is), ``hidden_weights.png`` (when
+    the network has a hidden layer and image inputs) and ``confusion_matrix.png``
+    (classifiers, when ``labels`` and ``predictions`` are given).
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        Created if missing.
+    net : MLP
+    history : History, optional
+    images : array, shape (m, n_inputs), optional
+        Raw (unscaled) input rows to draw.
+    labels, predictions : array, shape (m,), optional
+        Class indices 0..K-1 of ``images``.
+    validation_label : str
+        Legend entry of the validation loss curve.
+    image_shape : (rows, columns), optional
+
+    Returns
+    -------
+    dict
+        ``{name: path}`` of the pictures written, in the order above.
+    """
+    out = Path(os.fspath(directory))
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    classes = getattr(net, "classes", None)
+    if history is not None and list(getattr(history, "loss", []) or []):
+        sizes = "-".join(str(n) for n in net.layer_sizes)
+        optimizer = getattr(history, "optimizer", "") or ""
+        written["loss"] = plot_loss(history, out / "loss.png", validation_label=validation_label,
+                                    title=f"Loss of the {sizes} network" + (f" ({optimizer})" if optimizer else ""))
+    shape = image_shape if image_shape is not None else _square_shape(net.n_inputs)
+    if images is not None and shape is not None:
+        images = _host(images)
+        rows = _sample_rows(labels, predictions, _GRID, images.shape[0])
+        pick = (lambda a: None if a is None else _host(a)[rows])
+        title = ("Sample digits: predicted label (wrong ones in red, true label in brackets)"
+                 if labels is not None and predictions is not None else None)
+        written["digits"] = plot_digits(images[rows], out / "digits.png", labels=pick(labels),
+                                        predictions=pick(predictions), classes=classes, image_shape=shape,
+                                        n=_GRID, title=title)
+    if len(net.layer_sizes) >= 3 and shape is not None:
+        written["hidden_weights"] = plot_hidden_weights(net, out / "hidden_weights.png", image_shape=shape)
+    if net.is_classifier and labels is not None and predictions is not None:
+        k = max(net.n_outputs, 2)
+        names = list(_host(classes)) if classes is not None else None
+        written["confusion_matrix"] = plot_confusion_matrix(
+            confusion_matrix(labels, predictions, k), out / "confusion_matrix.png", labels=names)
+    return written
