@@ -1,0 +1,870 @@
+"""scikit-learn estimators on bpnet_xp networks: :class:`BPClassifier` and :class:`BPRegressor`.
+
+They behave as scikit-learn's own estimators do (``__init__`` only stores
+hyperparameters, ``fit`` returns ``self``, learned attributes end in ``_``, input
+validation through scikit-learn's helpers, tags through ``__sklearn_tags__``) and
+pass ``sklearn.utils.estimator_checks``; underneath, every forward and backward pass
+is :class:`bpnet_xp.MLP`'s array-API code and training is :func:`bpnet_xp.training.fit`.
+
+Where the work runs: "everything follows X"
+-------------------------------------------
+* ``X`` a CuPy, PyTorch, JAX, array-api-strict or Dask array: the network is built on
+  X's library and device (``backend``/``device`` are ignored), and predictions and
+  probabilities come back as arrays of that library on that device.  ``y`` and
+  ``sample_weight`` may come from any library: they are small, and are copied to the
+  host once (the class labels have to be found there anyway).
+* ``X`` NumPy (or a list, a memmap, anything ``numpy.asarray`` takes): the
+  ``backend`` and ``device`` parameters decide where the work runs ("auto": CuPy when
+  a CUDA device works, else NumPy), and results come back as NumPy.
+* ``dtype=None`` follows X too: float32 data trains in float32, anything else in
+  float64 (as scikit-learn's MLP); ``dtype="float32"``/``"float64"`` forces one.
+
+With scikit-learn's ``array_api_dispatch`` enabled, a fitted estimator refuses data
+from another namespace or device than the one it was fitted on (scikit-learn's rule
+and message); without it, NumPy data given to a network fitted on another backend is
+moved there and the result moved back.
+
+Sample weights
+--------------
+The network core has no per-sample weight yet, so ``sample_weight`` is applied
+exactly by repetition: a row of weight 3 is the row repeated 3 times.  Weights that
+are rational with a small common denominator (0.5, 1.25, 2/3, ...) are scaled to
+integers first and the L2 strength is scaled by the same factor, so the objective
+``sum_i w_i L_i / sum(w) + l2 / (2 sum(w)) * sum(W**2)`` is exactly the weighted one
+(scikit-learn's MLP definition).  Other real weights raise ``NotImplementedError``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from fractions import Fraction
+from functools import reduce
+
+import numpy as np
+
+try:
+    from sklearn import get_config
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score, r2_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import check_random_state
+    from sklearn.utils._param_validation import Interval, StrOptions
+    from sklearn.utils.metaestimators import available_if
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+    from sklearn.utils.validation import (
+        _check_sample_weight,
+        check_array,
+        check_consistent_length,
+        check_is_fitted,
+        column_or_1d,
+        validate_data,
+    )
+except ImportError as exc:  # pragma: no cover - scikit-learn is an optional extra
+    raise ImportError(
+        "bpnet_xp.sklearn needs scikit-learn; install it with: pip install 'bpnet_xp[sklearn]'"
+    ) from exc
+
+from array_api_compat import is_array_api_obj
+
+from . import backend as _backend
+from .activations import log_sigmoid, log_softmax, sigmoid
+from .network import MLP, forward
+
+__all__ = ["BPClassifier", "BPRegressor"]
+
+_STOCHASTIC = ("gd", "sgd", "adam")
+_ACTIVATION_ALIASES = {"logistic": "sigmoid"}  # scikit-learn's name for the sigmoid
+# Largest common denominator, and largest total of repeated rows (relative to the data),
+# up to which real-valued sample weights are turned into exact repetition counts.
+_MAX_DENOMINATOR = 1000
+_MAX_REPEAT_FACTOR = 20
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers: where data lives.
+
+
+def _native_backend(X):
+    """The Backend of a non-NumPy array-API array (torch, cupy, ...), else None (host data)."""
+    if X is None or isinstance(X, (np.ndarray, np.generic, list, tuple)):
+        return None
+    if not is_array_api_obj(X):
+        return None
+    try:
+        be = _backend.backend_of(X)
+    except TypeError:
+        return None
+    return None if be.name == "numpy" else be
+
+
+def _to_host(a):
+    """Arrays of any backend -> NumPy (one explicit copy); other objects unchanged."""
+    if _native_backend(a) is not None:
+        return _backend.to_numpy(a)
+    return a
+
+
+def _dispatch_enabled() -> bool:
+    return bool(get_config().get("array_api_dispatch", False))
+
+
+def _weights_to_counts(sample_weight: np.ndarray):
+    """Exact integer repetition counts for non-negative weights, and the L2 scale factor.
+
+    Returns ``(counts, l2_factor)`` such that repeating row i ``counts[i]`` times and
+    multiplying the L2 strength by ``l2_factor = sum(counts) / sum(w)`` gives exactly the
+    weighted objective; ``counts`` is None when every weight is 1.
+    """
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if np.all(w == 1.0):
+        return None, 1.0
+    denominators = []
+    for value in np.unique(w):
+        fraction = Fraction(float(value)).limit_denominator(_MAX_DENOMINATOR)
+        if abs(float(fraction) - value) > 1e-12 * max(1.0, abs(value)):
+            raise NotImplementedError(
+                f"sample_weight value {value!r} is not a rational number with a denominator of at most "
+                f"{_MAX_DENOMINATOR}; bpnet_xp applies sample weights exactly by repeating rows, which "
+                "needs weights proportional to small integers (a per-sample weight in the loss is not "
+                "available in the network core yet)"
+            )
+        denominators.append(fraction.denominator)
+    q = reduce(math.lcm, denominators, 1)
+    counts = np.rint(w * q).astype(np.int64)
+    g = reduce(math.gcd, (int(c) for c in np.unique(counts) if c > 0), 0)
+    counts //= max(g, 1)
+    total = int(counts.sum())
+    if total > _MAX_REPEAT_FACTOR * max(len(w), 500):
+        raise NotImplementedError(
+            f"sample_weight would need {total} repeated rows for {len(w)} samples (weights "
+            f"proportional to {counts.max()} : {counts[counts > 0].min()}); bpnet_xp applies sample "
+            "weights by repeating rows and refuses more than "
+            f"{_MAX_REPEAT_FACTOR} x max(n_samples, 500) of them"
+        )
+    return counts, total / float(w.sum())
+
+
+def _namespace_error(estimator, method: str, detail: str) -> ValueError:
+    return ValueError(
+        f"Inputs passed to {type(estimator).__name__}.{method}() must use the same namespace and the "
+        f"same device as those passed to fit(). {detail}"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# The shared base.
+
+
+class _BaseBP(BaseEstimator):
+    """Hyperparameters, validation, fitting and pickling shared by the two estimators."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "sigmoid", "logistic", "tanh", "relu"})],
+        "loss": [None, StrOptions({"cross_entropy", "softmax_cross_entropy", "mse"})],
+        "l2": [Interval(numbers.Real, 0, None, closed="left")],
+        "optimizer": [StrOptions({"gd", "sgd", "adam", "cg", "lbfgs"})],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left"), None],
+        "learning_rate": [None, Interval(numbers.Real, 0, None, closed="neither"), callable],
+        "schedule": [StrOptions({"constant", "inverse_scaling", "step", "plateau"}), callable],
+        "momentum": [Interval(numbers.Real, 0, 1, closed="left")],
+        "shuffle": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "backend": [str, _backend.Backend],
+        "device": "no_validation",
+        "dtype": [None, StrOptions({"float32", "float64"})],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    _regression = False
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        loss=None,
+        l2=1e-4,
+        optimizer="adam",
+        max_iter=200,
+        batch_size="auto",
+        learning_rate=None,
+        schedule="constant",
+        momentum=0.9,
+        shuffle=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        random_state=None,
+        backend="auto",
+        device=None,
+        dtype=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.l2 = l2
+        self.optimizer = optimizer
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.schedule = schedule
+        self.momentum = momentum
+        self.shuffle = shuffle
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # -- tags -----------------------------------------------------------------------------
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True
+        return tags
+
+    # -- learned attributes that are views of theta -----------------------------------------
+    @property
+    def coefs_(self):
+        """Per-layer weight matrices, shape (n_in, n_out): views of ``network_.theta``."""
+        check_is_fitted(self, "network_")
+        return [W for W, _ in self.network_.weights]
+
+    @property
+    def intercepts_(self):
+        """Per-layer bias vectors, shape (n_out,): views of ``network_.theta``."""
+        check_is_fitted(self, "network_")
+        return [b for _, b in self.network_.weights]
+
+    # -- pickling: the Backend holds a module, so rebuild it from theta ------------------------
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        net = state.pop("network_", None)
+        if net is not None:
+            state["_network_state"] = {k: v for k, v in net.__dict__.items() if k not in ("backend", "_dtype")}
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        saved = state.pop("_network_state", None)
+        if saved is not None:
+            net = MLP.__new__(MLP)
+            net.__dict__.update(saved)
+            # theta pickles as an array of its own library and device; the backend follows it.
+            net.backend = _backend.backend_of(saved["_theta"])
+            net._dtype = net.backend.dtype(net.dtype)
+            state["network_"] = net
+        super().__setstate__(state)
+
+    # -- small parameter helpers ----------------------------------------------------------------
+    def _hidden_sizes(self) -> tuple:
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral):
+            sizes = (sizes,)
+        sizes = tuple(sizes)
+        for n in sizes:
+            if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+                raise ValueError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
+        return tuple(int(n) for n in sizes)
+
+    def _seed(self) -> int:
+        if isinstance(self.random_state, numbers.Integral) and not isinstance(self.random_state, bool):
+            return int(self.random_state)  # the same seed as MLP(seed=...) would get
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _stochastic(self) -> bool:
+        return self.optimizer in _STOCHASTIC
+
+    def _check_stochastic(self) -> bool:
+        if not self._stochastic():
+            raise AttributeError(
+                f"partial_fit is only available for the stochastic optimizers {_STOCHASTIC}, "
+                f"not optimizer={self.optimizer!r}"
+            )
+        return True
+
+    # -- input validation ------------------------------------------------------------------------
+    def _check_native_X(self, X, be, reset: bool):
+        """scikit-learn's checks for an array of another library, kept on its device."""
+        xp, name = be.xp, type(self).__name__
+        if X.ndim != 2:
+            raise ValueError(
+                f"Expected 2D array, got {X.ndim}D array instead. Reshape your data either using "
+                "array.reshape(-1, 1) if your data has a single feature or array.reshape(1, -1) "
+                "if it contains a single sample."
+            )
+        m, n = X.shape
+        if m < 1:
+            raise ValueError(f"Found array with {m} sample(s) (shape={tuple(X.shape)}) while a minimum of 1 is required by {name}.")
+        if n < 1:
+            raise ValueError(f"Found array with {n} feature(s) (shape={tuple(X.shape)}) while a minimum of 1 is required by {name}.")
+        if xp.isdtype(X.dtype, "complex floating"):
+            raise ValueError("Complex data not supported")
+        if not xp.isdtype(X.dtype, "real floating"):
+            if not (xp.isdtype(X.dtype, "integral") or X.dtype == xp.bool):
+                raise ValueError(f"X must be numeric, got dtype {X.dtype}")
+            X = xp.astype(X, xp.float64 if be.has_float64 else xp.float32)
+        if not be.is_lazy and not bool(xp.all(xp.isfinite(X))):
+            if bool(xp.any(xp.isnan(X))):
+                raise ValueError("Input X contains NaN.")
+            raise ValueError(f"Input X contains infinity or a value too large for dtype('{X.dtype}').")
+        if reset:
+            self.n_features_in_ = int(n)
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        elif n != self.n_features_in_:
+            raise ValueError(f"X has {n} features, but {name} is expecting {self.n_features_in_} features as input.")
+        return X
+
+    def _validate_fit(self, X, y, reset: bool):
+        """Validate (X, y): X stays on its device (or host), y comes back as host NumPy."""
+        native = _native_backend(X)
+        if native is None:
+            X, y = validate_data(self, X, y, reset=reset, multi_output=True,
+                                 dtype=(np.float64, np.float32), y_numeric=self._regression)
+        else:
+            if y is None:
+                raise ValueError(f"This {type(self).__name__} estimator requires y to be passed, but the target y is None.")
+            X = self._check_native_X(X, native, reset)
+            y = check_array(_to_host(y), ensure_2d=False, dtype="numeric" if self._regression else None,
+                            input_name="y")
+            check_consistent_length(np.empty((X.shape[0], 0)), y)
+        if y.ndim == 2 and y.shape[1] == 1 and not self._regression:
+            y = column_or_1d(y, warn=True)
+        return X, np.asarray(y), native
+
+    def _validate_predict(self, X, method: str):
+        """Validate X for a prediction; returns (X on the network's device, results-to-host flag)."""
+        check_is_fitted(self, "network_")
+        net = self.network_
+        native = _native_backend(X)
+        if native is None:
+            if _dispatch_enabled() and self._fitted_on_native:
+                raise _namespace_error(
+                    self, method, f"It was fitted on {net.backend} arrays but was given {type(X).__name__} input."
+                )
+            X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+            return net.backend.asarray(X, net.dtype), True
+        if not net.backend.is_native(X) or not net.backend.same_device(X):
+            raise _namespace_error(
+                self, method, f"It was fitted on {net.backend} but X is a {native.name} array on {native.device}."
+            )
+        X = self._check_native_X(X, native, reset=False)
+        if X.dtype != net._dtype:
+            X = native.xp.astype(X, net._dtype)
+        return X, False
+
+    def _outputs(self, X, method: str):
+        """Output pre-activations Z and activations A, shape (m, n_outputs), on the device."""
+        Xd, to_host = self._validate_predict(X, method)
+        Z, A = forward(self.network_.spec, self.network_.theta, Xd)
+        return Z, A, to_host
+
+    def _result(self, array, to_host: bool):
+        return self.network_.backend.to_numpy(array) if to_host else array
+
+    # -- fitting ---------------------------------------------------------------------------------
+    def _targets(self, y, first: bool, classes=None):
+        """(targets for MLP, n_outputs, output activation, loss); sets the label attributes."""
+        raise NotImplementedError
+
+    def _network_dtype(self, X, be) -> str:
+        if self.dtype is not None:
+            return self.dtype
+        if not be.has_float64:
+            return "float32"
+        return "float32" if "float32" in str(X.dtype) else "float64"
+
+    def _new_network(self, n_features, n_outputs, output, loss, be, dtype, seed) -> MLP:
+        activation = _ACTIVATION_ALIASES.get(self.activation, self.activation)
+        sizes = (n_features, *self._hidden_sizes(), n_outputs)
+        return MLP(sizes, activation=activation, output=output, loss=loss, l2=self.l2,
+                   backend=be, dtype=dtype, seed=seed)
+
+    def _fit_backend(self, native):
+        if native is not None:
+            return native
+        return _backend.get_backend(self.backend, self.device)
+
+    def _rows(self, X, index, native):
+        """Rows ``index`` (host int array) of X, on X's side of the bus."""
+        if index is None:
+            return X
+        if native is None:
+            return X[index]
+        return native.xp.take(X, native.asarray(index), axis=0)
+
+    def _fit(self, X, y, sample_weight=None, *, partial: bool, classes=None):
+        first = not (partial and hasattr(self, "network_"))
+        X, y, native = self._validate_fit(X, y, reset=first)
+        m = X.shape[0]
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(_to_host(sample_weight), np.empty((m, 0)),
+                                                 dtype=np.float64, ensure_non_negative=True)
+            counts, l2_factor = _weights_to_counts(sample_weight)
+        else:
+            counts, l2_factor = None, 1.0
+
+        targets, n_outputs, output, loss = self._targets(y, first, classes)
+        be = self._fit_backend(native)
+        seed = self._seed() if first else None
+        reuse = (not first) or (
+            self.warm_start and hasattr(self, "network_") and not partial
+            and self.network_.layer_sizes == (X.shape[1], *self._hidden_sizes(), n_outputs)
+            and self.network_.output == output and self.network_.loss_name == loss
+            and self.network_.backend == be
+        )
+        if not reuse:
+            self.network_ = self._new_network(X.shape[1], n_outputs, output, loss, be,
+                                              self._network_dtype(X, be), seed)
+            self.loss_curve_ = []
+            self.n_iter_ = 0
+            self._optimizer_state = None
+            # partial_fit's batch order: its own stream, derived from the same seed.
+            self._partial_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7,)))
+        net = self.network_
+        self._fitted_on_native = native is not None
+        if not self._regression and self._mode != "multilabel":
+            net.classes = self.classes_  # the labels outputs 0..K-1 stand for; io.save keeps them
+        self.n_outputs_ = n_outputs
+        self.n_layers_ = len(net.layer_sizes)
+        self.out_activation_ = net.output
+
+        # Training rows: an early-stopping hold-out first, then the weights as repetitions.
+        index = np.arange(m)
+        validation = None
+        if self.early_stopping and self._stochastic() and not partial:
+            stratify = targets if (not self._regression and targets.ndim == 1) else None
+            index, val_index = train_test_split(index, test_size=self.validation_fraction,
+                                                random_state=seed if seed is not None else 0,
+                                                stratify=stratify)
+            index, val_index = np.sort(index), np.sort(val_index)
+            validation = (self._rows(X, val_index, native), targets[val_index])
+        if counts is not None:
+            index = np.repeat(index, counts[index])
+            if index.size == 0:
+                raise ValueError("Sample weights must contain at least one non-zero number in the training part.")
+        if index.size == m and np.array_equal(index, np.arange(m)):
+            index = None
+        X_train = self._rows(X, index, native)
+        y_train = targets if index is None else targets[index]
+
+        net.l2 = self.l2 * l2_factor  # exact weighted penalty (see the module docstring)
+        try:
+            if partial:
+                self._partial_epoch(net, X_train, y_train)
+            else:
+                self._full_fit(net, X_train, y_train, validation)
+        finally:
+            net.l2 = self.l2
+        return self
+
+    def _full_fit(self, net, X, y, validation) -> None:
+        stochastic = self._stochastic()
+        history = net.fit(
+            X, y, optimizer=self.optimizer,
+            epochs=self.max_iter, max_iter=self.max_iter,
+            batch_size=self.batch_size, learning_rate=self.learning_rate,
+            momentum=self.momentum, schedule=self.schedule, shuffle=self.shuffle,
+            validation_data=validation,
+            # scikit-learn's convergence rule for the stochastic solvers: stop when the
+            # (validation) loss has not improved by tol for n_iter_no_change epochs.
+            early_stopping=stochastic, patience=self.n_iter_no_change, tol=self.tol,
+            gtol=self.tol,  # for "cg"/"lbfgs": max |gradient| <= tol, as scikit-learn's lbfgs
+            verbose=int(self.verbose),
+        )
+        self.history_ = history
+        self.loss_curve_ = list(history.loss)
+        self.n_iter_ = int(history.n_iter)
+        self.stop_reason_ = history.stop_reason
+        self.best_loss_ = min(history.loss) if history.loss else None
+        self.validation_scores_ = list(history.val_score) if validation is not None else None
+        self._optimizer_state = None  # fit's optimizer state is not kept; partial_fit starts afresh
+        if history.stop_reason in ("maximum epochs reached", "maximum iterations reached"):
+            what = "epochs" if stochastic else "iterations"
+            warnings.warn(
+                f"{type(self).__name__}: maximum {what} ({self.max_iter}) reached and the optimization "
+                "hasn't converged yet.", ConvergenceWarning, stacklevel=4,
+            )
+
+    def _make_optimizer(self, n_batches: int):
+        from . import optimizers
+        from .training import _DEFAULT_LEARNING_RATE
+
+        lr = _DEFAULT_LEARNING_RATE[self.optimizer] if self.learning_rate is None else self.learning_rate
+        if callable(self.schedule):
+            lr = self.schedule
+        elif self.schedule == "inverse_scaling":
+            lr = optimizers.inverse_scaling(lr)
+        elif self.schedule == "step":
+            lr = optimizers.step_decay(lr, every=10 * n_batches)
+        elif self.schedule == "plateau":
+            raise ValueError("schedule='plateau' needs the loss of whole epochs; partial_fit cannot use it")
+        if self.optimizer == "adam":
+            return optimizers.get_optimizer("adam", learning_rate=lr)
+        if self.optimizer == "sgd":
+            return optimizers.get_optimizer("sgd", learning_rate=lr, momentum=self.momentum)
+        return optimizers.get_optimizer("gd", learning_rate=lr)
+
+    def _partial_epoch(self, net, X, y) -> None:
+        """One epoch of mini-batch updates over (X, y), continuing the optimizer's state."""
+        from .optimizers import apply_updates
+        from .training import _batch_loss_and_grad
+
+        Xd, Yd = net.prepare(X, y)
+        xp, be, spec = net.backend.xp, net.backend, net.spec
+        m = Xd.shape[0]
+        if self.batch_size == "auto":
+            batch = m if self.optimizer == "gd" else min(200, m)
+        else:
+            batch = m if self.batch_size is None else min(int(self.batch_size), m)
+        n_batches = -(-m // batch)
+        opt = self._make_optimizer(n_batches)
+        theta = net.theta
+        state = self._optimizer_state if self._optimizer_state is not None else opt.init(theta)
+        order = be.asarray(self._partial_rng.permutation(m)) if self.shuffle else None
+        total = None
+        for lo in range(0, m, batch):
+            hi = min(lo + batch, m)
+            if order is not None:
+                idx = order[lo:hi]
+                Xb, Yb = xp.take(Xd, idx, axis=0), xp.take(Yd, idx, axis=0)
+            else:
+                Xb, Yb = Xd[lo:hi, ...], Yd[lo:hi, ...]
+            loss, grad = _batch_loss_and_grad(spec, theta, Xb, Yb, m)
+            updates, state = opt.update(grad, state, theta)
+            theta = apply_updates(theta, updates)
+            total = loss * (hi - lo) if total is None else total + loss * (hi - lo)
+        value = float(total / m)
+        if not math.isfinite(value) or not bool(xp.all(xp.isfinite(theta))):
+            raise ValueError(
+                "partial_fit produced a non-finite loss; lower the learning rate or standardise the inputs "
+                "(the parameters were left unchanged)"
+            )
+        net.theta = theta
+        self._optimizer_state = state
+        self.loss_curve_.append(value)
+        self.n_iter_ += 1
+        self.stop_reason_ = "partial_fit"
+
+    # -- public API shared by both -----------------------------------------------------------------
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on (X, y).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            NumPy/array-like (work runs on ``backend``) or an array of any array-API
+            library (work runs on its library and device).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels, a 0/1 indicator matrix (multilabel) or regression targets.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights, applied exactly (see the module docstring).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        return self._fit(X, y, sample_weight, partial=False)
+
+
+class BPClassifier(ClassifierMixin, _BaseBP):
+    """Multilayer-perceptron classifier trained by back-propagation on any array-API backend.
+
+    Multiclass targets get a softmax output layer with softmax cross-entropy; binary
+    targets one sigmoid unit with cross-entropy (``predict_proba`` still returns two
+    columns); a 0/1 indicator matrix (multilabel) one sigmoid unit per label with
+    cross-entropy.  ``loss="cross_entropy"`` on multiclass targets gives the classic
+    one-sigmoid-per-class network (probabilities normalised to sum to 1), and
+    ``loss="mse"`` sigmoid outputs with squared error.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(100,)
+        Units of each hidden layer; ``()`` gives logistic regression.
+    activation : {"relu", "tanh", "sigmoid", "logistic", "identity"}, default="relu"
+        Hidden activation ("logistic" is scikit-learn's name for "sigmoid").
+    loss : {None, "cross_entropy", "softmax_cross_entropy", "mse"}, default=None
+        None picks the canonical loss for the targets (see above).
+    l2 : float, default=1e-4
+        L2 strength lambda: the penalty (lambda / (2 n)) sum(W**2) skips biases; the same
+        convention as scikit-learn's ``alpha``.
+    optimizer : {"adam", "sgd", "gd", "lbfgs", "cg"}, default="adam"
+    max_iter : int, default=200
+        Epochs for "adam"/"sgd"/"gd", iterations for "lbfgs"/"cg".
+    batch_size : int, "auto" or None, default="auto"
+        Mini-batch size; "auto" is min(200, n_samples) (full batch for "gd"); None the full batch.
+    learning_rate : float or callable, optional
+        Step size (default 1e-3 for adam, 0.01 for sgd, 0.1 for gd) or a schedule of the
+        number of updates.
+    schedule : {"constant", "inverse_scaling", "step", "plateau"} or callable, default="constant"
+    momentum : float, default=0.9
+        For "sgd".
+    shuffle : bool, default=True
+        Reshuffle the rows every epoch.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows (stratified) and stop when the
+        validation loss has not improved by ``tol`` for ``n_iter_no_change`` epochs,
+        keeping the best parameters.  Without it the training loss is monitored the same
+        way (scikit-learn's convergence rule).  Stochastic optimizers only.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=10
+    tol : float, default=1e-4
+        Loss improvement that counts (stochastic); gradient tolerance max|g| (lbfgs/cg).
+    random_state : int, RandomState instance or None
+        Seeds the initial weights and the batch order; an int is used as ``MLP(seed=...)``,
+        so the same int gives the same network on every backend.
+    backend : str or Backend, default="auto"
+        Where the work runs for NumPy input ("auto", "numpy", "cupy", "torch", ...).
+        Ignored for arrays of another library: the work follows X.
+    device : optional
+        Device within ``backend`` ("cuda:1", ...).
+    dtype : {None, "float32", "float64"}, default=None
+        None follows X (float32 stays float32, anything else float64).
+    verbose : int, default=0
+        Print the loss every ``verbose`` epochs.
+    warm_start : bool, default=False
+        Continue from the previous solution when refitting.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (host NumPy; ``arange(n_labels)`` for multilabel targets).
+    n_features_in_ : int
+    network_ : bpnet_xp.MLP
+        The trained network (on X's backend, or ``backend`` for NumPy input).
+    coefs_, intercepts_ : list of arrays
+        Per-layer weights (n_in, n_out) and biases (n_out,): views of ``network_.theta``.
+    loss_curve_ : list of float
+        Training loss (L2 included) per epoch or iteration.
+    n_iter_ : int
+    best_loss_ : float
+    validation_scores_ : list of float or None
+        Validation accuracy per epoch with ``early_stopping``.
+    stop_reason_ : str
+    history_ : bpnet_xp.training.History
+    n_outputs_, n_layers_, out_activation_ : int, int, str
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    # -- targets ---------------------------------------------------------------------------------
+    def _targets(self, y, first: bool, classes=None):
+        check_classification_targets(y)
+        target_type = type_of_target(y, input_name="y")
+        if target_type not in ("binary", "multiclass", "multilabel-indicator"):
+            raise ValueError(
+                f"{type(self).__name__} fits binary, multiclass or multilabel-indicator targets, "
+                f"not {target_type!r} ones"
+            )
+        multilabel = target_type == "multilabel-indicator"
+        if first:
+            if multilabel:
+                self.classes_ = np.arange(y.shape[1])
+                self._mode = "multilabel"
+                self._label_dtype = y.dtype
+            else:
+                if classes is not None:
+                    self.classes_ = unique_labels(np.asarray(classes))
+                else:
+                    self.classes_ = unique_labels(y)
+                if len(self.classes_) < 2:
+                    raise ValueError(
+                        f"{type(self).__name__} needs samples of at least 2 classes in the data, but the data "
+                        f"contain only one class: {self.classes_[0]!r}"
+                    )
+                self._mode = None  # set below from the loss
+        elif multilabel != (self._mode == "multilabel"):
+            raise ValueError("y changed between a multilabel indicator matrix and class labels since the first call")
+
+        if multilabel:
+            if not first and y.shape[1] != len(self.classes_):
+                raise ValueError(f"y has {y.shape[1]} labels but the network was built for {len(self.classes_)}")
+            loss = self.loss or "cross_entropy"
+            if loss == "softmax_cross_entropy":
+                raise ValueError("loss='softmax_cross_entropy' cannot fit multilabel targets; use 'cross_entropy'")
+            return y.astype(np.float64), y.shape[1], "sigmoid", loss
+
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if unknown.size:
+            raise ValueError(f"y contains labels {unknown.tolist()} that are not in classes_ {self.classes_.tolist()}")
+        index = np.searchsorted(self.classes_, y).astype(np.int64)
+        K = len(self.classes_)
+        loss = self.loss
+        if K == 2 and loss != "softmax_cross_entropy":
+            mode, n_outputs, output, loss = "binary", 1, "sigmoid", loss or "cross_entropy"
+        elif loss in (None, "softmax_cross_entropy"):
+            mode, n_outputs, output, loss = "softmax", K, "softmax", "softmax_cross_entropy"
+        else:  # one sigmoid unit per class: the classic network
+            mode, n_outputs, output = "ovr", K, "sigmoid"
+        if first:
+            self._mode = mode
+        return index, n_outputs, output, loss
+
+    # -- public API ------------------------------------------------------------------------------
+    @available_if(_BaseBP._check_stochastic)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch of the stochastic optimizer over (X, y), continuing from earlier calls.
+
+        The optimizer state (momentum, Adam's moments and step count) is kept between
+        calls.  ``classes`` (all the labels that will ever appear) is required on the
+        first call, unless y is a multilabel indicator matrix.
+
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "network_"):
+            self._validate_params()
+            y_host = _to_host(y)
+            if classes is None and type_of_target(np.asarray(y_host)) != "multilabel-indicator":
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+        elif classes is not None and not np.array_equal(unique_labels(np.asarray(classes)), self.classes_):
+            raise ValueError(f"`classes={list(classes)}` is not the same as on the first call to partial_fit, "
+                             f"which was: {self.classes_.tolist()}")
+        return self._fit(X, y, sample_weight, partial=True, classes=classes)
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes) (n_labels for multilabel).
+
+        Returns an array of X's library and device (NumPy for NumPy input).
+        """
+        Z, A, to_host = self._outputs(X, "predict_proba")
+        return self._result(self._proba(Z, A), to_host)
+
+    def _proba(self, Z, A):
+        xp = self.network_.backend.xp
+        if self._mode == "binary":
+            # sigmoid(-z), not 1 - sigmoid(z): keeps the small probability's digits (no 1 - 1 = 0).
+            z = Z[:, 0:1]
+            return xp.concat([sigmoid(-z), sigmoid(z)], axis=1)
+        if self._mode == "ovr":
+            return A / xp.sum(A, axis=1, keepdims=True)
+        return A
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`, computed from the logits (no log(0))."""
+        Z, _, to_host = self._outputs(X, "predict_log_proba")
+        xp = self.network_.backend.xp
+        if self._mode == "binary":
+            z = Z[:, 0:1]
+            log_p = xp.concat([log_sigmoid(-z), log_sigmoid(z)], axis=1)
+        elif self._mode == "softmax":
+            log_p = log_softmax(Z)
+        elif self._mode == "ovr":
+            log_p = log_softmax(log_sigmoid(Z))  # log(s_k / sum_j s_j) with s = sigmoid(z)
+        else:
+            log_p = log_sigmoid(Z)
+        return self._result(log_p, to_host)
+
+    def predict(self, X):
+        """Predicted labels, shape (n_samples,), or (n_samples, n_labels) 0/1 for multilabel.
+
+        Labels are ``classes_`` values; for array input of a library with numeric classes
+        they come back as an array of that library and device.
+        """
+        Z, A, to_host = self._outputs(X, "predict")
+        be = self.network_.backend
+        xp = be.xp
+        if self._mode == "multilabel":
+            hit = A > 0.5
+            if to_host:
+                return be.to_numpy(hit).astype(self._label_dtype)
+            return xp.astype(hit, getattr(xp, np.dtype(self._label_dtype).name, xp.int64))
+        index = xp.argmax(self._proba(Z, A), axis=1)
+        if to_host or self.classes_.dtype.kind not in "biuf":
+            return self.classes_[be.to_numpy(index)]
+        return xp.take(be.asarray(self.classes_), index)
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy (subset accuracy for multilabel), as a Python float."""
+        predicted = _to_host(self.predict(X))
+        y = _to_host(y)
+        if sample_weight is not None:
+            sample_weight = _to_host(sample_weight)
+        return float(accuracy_score(y, predicted, sample_weight=sample_weight))
+
+
+class BPRegressor(RegressorMixin, _BaseBP):
+    """Multilayer-perceptron regressor (identity outputs, squared error) on any array-API backend.
+
+    Takes the same parameters as :class:`BPClassifier` (``loss`` may only be None or
+    "mse"); ``hidden_layer_sizes=()`` gives linear regression.  ``y`` of shape
+    (n_samples, n_outputs) fits several outputs at once; predictions have shape
+    (n_samples,) when there is one output, as scikit-learn's MLPRegressor.
+
+    Attributes
+    ----------
+    n_features_in_, network_, coefs_, intercepts_, loss_curve_, n_iter_, best_loss_,
+    validation_scores_ (R^2), stop_reason_, history_, n_outputs_, n_layers_, out_activation_
+        As for :class:`BPClassifier`.
+    """
+
+    _regression = True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _targets(self, y, first: bool, classes=None):
+        if self.loss not in (None, "mse"):
+            raise ValueError(f"BPRegressor fits the squared error; loss must be None or 'mse', got {self.loss!r}")
+        y = np.asarray(y, dtype=np.float64)
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        if not first and n_outputs != self.n_outputs_:
+            raise ValueError(f"y has {n_outputs} outputs but the network was built for {self.n_outputs_}")
+        return y, n_outputs, "identity", "mse"
+
+    @available_if(_BaseBP._check_stochastic)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch of the stochastic optimizer over (X, y), continuing from earlier calls.
+
+        The optimizer state (momentum, Adam's moments and step count) is kept between calls.
+
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "network_"):
+            self._validate_params()
+        return self._fit(X, y, sample_weight, partial=True)
+
+    def predict(self, X):
+        """Predicted targets, shape (n_samples,) or (n_samples, n_outputs).
+
+        An array of X's library and device (NumPy for NumPy input).
+        """
+        _, A, to_host = self._outputs(X, "predict")
+        if A.shape[1] == 1:
+            A = A[:, 0]
+        return self._result(A, to_host)
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R^2 (uniform average over outputs), a Python float."""
+        predicted = _to_host(self.predict(X))
+        y = _to_host(y)
+        if sample_weight is not None:
+            sample_weight = _to_host(sample_weight)
+        return float(r2_score(y, predicted, sample_weight=sample_weight))

@@ -1,0 +1,361 @@
+"""scikit-learn estimators: scikit-learn's own estimator checks, plus independent references.
+
+scikit-learn is the reference for the API (its ``parametrize_with_checks`` suite), its
+MLPClassifier for accuracy on digits, closed-form least squares / NumPy float64
+re-implementations for the numbers, and the NumPy run for the other backends.
+"""
+
+from __future__ import annotations
+
+import os
+
+# scikit-learn's array-API checks run only when SCIPY_ARRAY_API=1 is in the environment
+# (they skip themselves otherwise, which test_sklearn_estimator_checks treats as a failure).
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import pickle  # noqa: E402
+import re  # noqa: E402
+import unittest  # noqa: E402
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+pytest.importorskip("sklearn")
+
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import bpnet_xp as bp  # noqa: E402
+from bpnet_xp.backend import to_numpy  # noqa: E402
+from bpnet_xp.sklearn import BPClassifier, BPRegressor  # noqa: E402
+
+# Small, fast, deterministic instances for scikit-learn's checks: full-batch L-BFGS on
+# a small hidden layer reaches the accuracy/R^2 the checks ask for in a few dozen
+# iterations.  The adam instances exercise partial_fit (scikit-learn only checks it
+# on estimators that have it, and ours have it for the stochastic optimizers).
+CHECKED = [
+    BPClassifier(hidden_layer_sizes=(10,), optimizer="lbfgs", max_iter=60, backend="numpy"),
+    BPRegressor(hidden_layer_sizes=(10,), optimizer="lbfgs", max_iter=60, backend="numpy"),
+    BPClassifier(hidden_layer_sizes=(10,), optimizer="adam", learning_rate=0.02, max_iter=60, backend="numpy"),
+    BPRegressor(hidden_layer_sizes=(10,), optimizer="adam", learning_rate=0.02, max_iter=60, backend="numpy"),
+]
+
+
+def expected_failures(estimator):
+    """Checks expected to fail, with the reason (scikit-learn's mechanism): none."""
+    return {}
+
+
+# The only skips allowed: scikit-learn's checks skip themselves when what they test
+# does not exist here (a library or a device) or does not apply to the estimator.
+# Any other skip fails the test, so the suite cannot pass by checking less.
+ALLOWED_SKIPS = {
+    r"pandas is not installed": "the pandas-input checks need pandas, an optional test dependency",
+    r"(cupy|dpnp) is not installed": "array-API checks on CuPy / dpnp arrays need those libraries",
+    r"PyTorch test requires cuda": "array-API checks on torch CUDA tensors need a CUDA build and GPU",
+    r"MPS device test": "array-API checks on torch 'mps' tensors need Apple's Metal (and PYTORCH_ENABLE_MPS_FALLBACK)",
+    r"XPU device test": "array-API checks on torch 'xpu' tensors need an Intel GPU",
+    r"does not have a decision_function method": "like MLPClassifier, BPClassifier has no decision_function",
+}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@parametrize_with_checks(CHECKED, expected_failed_checks=expected_failures)
+def test_sklearn_estimator_checks(estimator, check):
+    try:
+        check(estimator)
+    except unittest.SkipTest as exc:
+        reason = str(exc)
+        if not any(re.search(pattern, reason) for pattern in ALLOWED_SKIPS):
+            pytest.fail(f"scikit-learn check skipped for an unexpected reason: {reason}")
+        pytest.skip(reason)
+
+
+# ---------------------------------------------------------------------------------------
+# Small data and an independent NumPy float64 forward pass.
+
+
+def _blobs(n=120, n_features=4, centers=3, seed=0):
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(n, n_features=n_features, centers=centers, random_state=seed)
+    return X, y
+
+
+def _reference_outputs(estimator, X, hidden="relu"):
+    """Logits and output activations from coefs_/intercepts_, written out in NumPy float64."""
+    a = np.asarray(X, dtype=np.float64)
+    coefs = [np.asarray(to_numpy(W), dtype=np.float64) for W in estimator.coefs_]
+    intercepts = [np.asarray(to_numpy(b), dtype=np.float64) for b in estimator.intercepts_]
+    for W, b in zip(coefs[:-1], intercepts[:-1]):
+        z = a @ W + b
+        a = {"relu": np.maximum(z, 0.0), "tanh": np.tanh(z), "sigmoid": 1 / (1 + np.exp(-z))}[hidden]
+    z = a @ coefs[-1] + intercepts[-1]
+    return z
+
+
+def _fit_quietly(estimator, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(*args, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# The numbers, against independent references.
+
+
+def test_multiclass_probabilities_are_the_softmax_of_a_numpy_forward_pass():
+    X, y = _blobs()
+    clf = _fit_quietly(BPClassifier((7,), optimizer="lbfgs", max_iter=30, random_state=0, backend="numpy"), X, y)
+    z = _reference_outputs(clf, X)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    proba = e / e.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(clf.predict_proba(X), proba, rtol=1e-12, atol=1e-15)
+    # log-softmax by hand: z - log(sum(exp(z)))
+    log_proba = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(clf.predict_log_proba(X), log_proba, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[np.argmax(proba, axis=1)])
+    assert [W.shape for W in clf.coefs_] == [(4, 7), (7, 3)]
+    assert [b.shape for b in clf.intercepts_] == [(7,), (3,)]
+
+
+def test_coefs_and_intercepts_are_views_of_theta():
+    X, y = _blobs()
+    clf = _fit_quietly(BPClassifier((5,), optimizer="lbfgs", max_iter=5, random_state=0, backend="numpy"), X, y)
+    theta = clf.network_.theta
+    for array in clf.coefs_ + clf.intercepts_:
+        assert np.shares_memory(array, theta)
+    # Layout [W1 row-major, b1, W2, b2]: the first weight is theta[0], the first bias theta[4*5].
+    assert clf.coefs_[0][0, 0] == theta[0] and clf.intercepts_[0][0] == theta[20]
+
+
+def test_binary_targets_use_one_sigmoid_unit_and_two_probability_columns():
+    X, y = _blobs(centers=2)
+    labels = np.array(["no", "yes"])[y]
+    clf = _fit_quietly(BPClassifier((6,), optimizer="lbfgs", max_iter=30, random_state=0, backend="numpy"), X, labels)
+    assert clf.network_.layer_sizes[-1] == 1 and clf.out_activation_ == "sigmoid"
+    z = _reference_outputs(clf, X)[:, 0]
+    p = 1 / (1 + np.exp(-z))  # the sigmoid, by hand
+    q = 1 / (1 + np.exp(z))  # 1 - p, without the cancellation
+    np.testing.assert_allclose(clf.predict_proba(X), np.column_stack([q, p]), rtol=1e-9, atol=1e-15)
+    # log p = -log(1 + exp(-z)), log(1 - p) = -log(1 + exp(z))
+    log_reference = -np.column_stack([np.logaddexp(0, z), np.logaddexp(0, -z)])
+    np.testing.assert_allclose(clf.predict_log_proba(X), log_reference, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(clf.predict(X), np.where(p > 0.5, "yes", "no"))
+
+
+def test_multilabel_indicator_targets():
+    from sklearn.datasets import make_multilabel_classification
+    from sklearn.metrics import accuracy_score
+
+    X, Y = make_multilabel_classification(80, n_features=5, n_classes=4, random_state=0)
+    clf = _fit_quietly(BPClassifier((9,), optimizer="lbfgs", max_iter=40, random_state=0, backend="numpy"), X, Y)
+    z = _reference_outputs(clf, X)
+    p = 1 / (1 + np.exp(-z))
+    np.testing.assert_allclose(clf.predict_proba(X), p, rtol=1e-9, atol=1e-15)
+    predicted = clf.predict(X)
+    assert predicted.dtype == Y.dtype
+    np.testing.assert_array_equal(predicted, (p > 0.5).astype(Y.dtype))
+    assert clf.score(X, Y) == accuracy_score(Y, (p > 0.5).astype(int))  # subset accuracy
+    np.testing.assert_array_equal(clf.classes_, np.arange(4))
+
+
+def test_linear_regression_with_several_outputs_matches_least_squares():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    Y = X @ rng.normal(size=(3, 2)) + np.array([1.0, -2.0]) + 0.1 * rng.normal(size=(60, 2))
+    reg = BPRegressor((), l2=0.0, optimizer="lbfgs", max_iter=500, tol=1e-12, random_state=0, backend="numpy").fit(X, Y)
+    Xa = np.column_stack([X, np.ones(len(X))])
+    beta = np.linalg.lstsq(Xa, Y, rcond=None)[0]
+    np.testing.assert_allclose(reg.coefs_[0], beta[:3], rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(reg.intercepts_[0], beta[3], rtol=1e-6, atol=1e-8)
+    assert reg.predict(X).shape == (60, 2)
+
+
+def test_real_sample_weights_give_the_weighted_ridge_solution():
+    # J = sum_i w_i (x_i.beta + c - y_i)^2 / (2 S) + l2 / (2 S) |beta|^2, S = sum(w), bias unpenalised.
+    # Setting the gradient to zero: (Xa^T diag(w) Xa + l2 P) [beta; c] = Xa^T diag(w) y,
+    # with P = diag(1, ..., 1, 0).
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 3.0 + 0.3 * rng.normal(size=40)
+    w = rng.choice([0.0, 0.5, 1.0, 1.5, 2.25, 10 / 3], size=40)
+    l2 = 3.0
+    reg = BPRegressor((), l2=l2, optimizer="lbfgs", max_iter=500, tol=1e-12, random_state=0, backend="numpy")
+    reg.fit(X, y, sample_weight=w)
+    Xa = np.column_stack([X, np.ones(len(X))])
+    P = np.diag([1.0, 1.0, 1.0, 0.0])
+    solution = np.linalg.solve(Xa.T @ (w[:, None] * Xa) + l2 * P, Xa.T @ (w * y))
+    np.testing.assert_allclose(reg.coefs_[0][:, 0], solution[:3], rtol=1e-6)
+    np.testing.assert_allclose(reg.intercepts_[0][0], solution[3], rtol=1e-6)
+
+
+def test_weights_that_repetition_cannot_represent_raise_not_implemented():
+    X, y = _blobs()
+    w = np.full(len(y), 1.0)
+    w[0] = np.pi
+    with pytest.raises(NotImplementedError, match="not a rational number"):
+        BPClassifier((3,), optimizer="lbfgs", max_iter=2, backend="numpy").fit(X, y, sample_weight=w)
+
+
+def test_partial_fit_continues_adam_state_between_calls():
+    # Linear regression (no hidden layer), full batch, no penalty: grad = [X^T r / m, mean(r)],
+    # r = X w + b - y.  Two Adam steps by hand (Kingma & Ba, Algorithm 1), the second with
+    # the moments of the first and the bias corrections of t = 2.
+    rng = np.random.default_rng(2)
+    X1, X2 = rng.normal(size=(30, 3)), rng.normal(size=(20, 3))
+    coef = np.array([1.0, -1.0, 2.0])
+    y1, y2 = X1 @ coef + 0.5, X2 @ coef + 0.5
+    reg = BPRegressor((), l2=0.0, optimizer="adam", learning_rate=0.1, batch_size=None, shuffle=False,
+                      random_state=3, backend="numpy")
+    reg.partial_fit(X1, y1).partial_fit(X2, y2)
+
+    theta = np.asarray(bp.MLP((3, 1), activation="relu", output="identity", seed=3, dtype="float64").theta)
+    lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-8
+    mu = nu = np.zeros(4)
+    for t, (X, y) in enumerate([(X1, y1), (X2, y2)], start=1):
+        r = X @ theta[:3] + theta[3] - y
+        g = np.concatenate([X.T @ r / len(y), [r.mean()]])
+        mu = b1 * mu + (1 - b1) * g
+        nu = b2 * nu + (1 - b2) * g * g
+        theta = theta - lr * (mu / (1 - b1**t)) / (np.sqrt(nu / (1 - b2**t)) + eps)
+    np.testing.assert_allclose(np.asarray(reg.network_.theta), theta, rtol=1e-12)
+    assert reg.n_iter_ == 2 and len(reg.loss_curve_) == 2
+
+
+def test_partial_fit_needs_classes_first_and_only_stochastic_optimizers_have_it():
+    X, y = _blobs()
+    clf = BPClassifier((4,), optimizer="sgd", backend="numpy")
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X[y < 2], y[y < 2], classes=[0, 1, 2])
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    with pytest.raises(ValueError, match=r"labels \[7\]"):
+        clf.partial_fit(X[:3], np.array([0, 1, 7]))
+    assert not hasattr(BPClassifier(optimizer="lbfgs"), "partial_fit")
+    assert not hasattr(BPRegressor(optimizer="cg"), "partial_fit")
+
+
+# ---------------------------------------------------------------------------------------
+# Everything follows X.
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_same_predictions_on_every_backend(other_backend, optimizer):
+    be = other_backend
+    if not be.has_float64:
+        pytest.skip(f"{be} has no float64")
+    X, y = _blobs()
+    rng = np.random.default_rng(0)
+    Y = np.column_stack([X @ rng.normal(size=4), np.sin(X[:, 0])])
+    settings = dict(hidden_layer_sizes=(8,), optimizer=optimizer, max_iter=30, random_state=0, dtype="float64")
+
+    clf_np = _fit_quietly(BPClassifier(backend="numpy", **settings), X, y)
+    clf = _fit_quietly(BPClassifier(**settings), be.asarray(X), be.asarray(y))
+    labels, proba = clf.predict(be.asarray(X)), clf.predict_proba(be.asarray(X))
+    for result in (labels, proba, clf.coefs_[0]):
+        assert be.is_native(result) and be.same_device(result)  # results live where X lives
+    np.testing.assert_array_equal(to_numpy(labels), clf_np.predict(X))
+    np.testing.assert_allclose(to_numpy(proba), clf_np.predict_proba(X), rtol=1e-9, atol=1e-12)
+
+    reg_np = _fit_quietly(BPRegressor(backend="numpy", **settings), X, Y)
+    reg = _fit_quietly(BPRegressor(**settings), be.asarray(X), be.asarray(Y))
+    np.testing.assert_allclose(to_numpy(reg.predict(be.asarray(X))), reg_np.predict(X), rtol=1e-9, atol=1e-9)
+    assert reg.score(be.asarray(X), be.asarray(Y)) == pytest.approx(reg_np.score(X, Y), rel=1e-9)
+
+
+def test_numpy_input_runs_on_the_backend_parameter_and_comes_back_as_numpy():
+    X, y = _blobs()
+    settings = dict(hidden_layer_sizes=(6,), optimizer="lbfgs", max_iter=20, random_state=0, dtype="float64")
+    reference = _fit_quietly(BPClassifier(backend="numpy", **settings), X, y)
+    clf = _fit_quietly(BPClassifier(backend="torch", **settings), X, y)
+    assert clf.network_.backend.name == "torch"
+    proba = clf.predict_proba(X)
+    assert isinstance(proba, np.ndarray)
+    np.testing.assert_allclose(proba, reference.predict_proba(X), rtol=1e-9, atol=1e-12)
+
+
+def test_integer_weights_on_torch_equal_repeated_rows_on_numpy():
+    torch = pytest.importorskip("torch")
+    X, y = _blobs()
+    w = np.random.default_rng(0).integers(0, 4, size=len(y))
+    settings = dict(hidden_layer_sizes=(5,), optimizer="lbfgs", max_iter=20, random_state=0, dtype="float64")
+    repeated = _fit_quietly(BPClassifier(backend="numpy", **settings), np.repeat(X, w, axis=0), np.repeat(y, w))
+    weighted = _fit_quietly(BPClassifier(**settings), torch.asarray(X), torch.asarray(y),
+                            sample_weight=torch.asarray(w))
+    np.testing.assert_allclose(to_numpy(weighted.predict_proba(torch.asarray(X))), repeated.predict_proba(X),
+                               rtol=1e-7, atol=1e-10)
+
+
+def test_pickle_keeps_the_backend_of_the_fitted_network():
+    torch = pytest.importorskip("torch")
+    X, y = _blobs()
+    clf = _fit_quietly(BPClassifier((5,), optimizer="lbfgs", max_iter=10, random_state=0, dtype="float64"),
+                       torch.asarray(X), torch.asarray(y))
+    clone = pickle.loads(pickle.dumps(clf))
+    assert clone.network_.backend.name == "torch"
+    expected = to_numpy(clf.predict_proba(torch.asarray(X)))
+    np.testing.assert_array_equal(to_numpy(clone.predict_proba(torch.asarray(X))), expected)
+
+
+def test_messages_for_array_input_match_scikit_learns():
+    torch = pytest.importorskip("torch")
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = _blobs()
+    bad = X.copy()
+    bad[3, 1] = np.nan
+
+    def message(estimator, *args):
+        with pytest.raises(ValueError) as info:
+            estimator.fit(*args)
+        return str(info.value)
+
+    reference = message(MLPClassifier(), bad, y)
+    ours = message(BPClassifier(), torch.asarray(bad), torch.asarray(y))
+    assert reference.startswith(ours)  # "Input X contains NaN." (+ a hint about imputers)
+
+    mlp = _fit_quietly(MLPClassifier((3,), max_iter=5, random_state=0), X, y)
+    clf = _fit_quietly(BPClassifier((3,), optimizer="lbfgs", max_iter=5, random_state=0), torch.asarray(X),
+                       torch.asarray(y))
+    with pytest.raises(ValueError) as expected:
+        mlp.predict(X[:, :3])
+    with pytest.raises(ValueError, match=re.escape(str(expected.value).replace("MLPClassifier", "BPClassifier"))):
+        clf.predict(torch.asarray(X[:, :3]))
+
+
+# ---------------------------------------------------------------------------------------
+# In a scikit-learn workflow, against scikit-learn's MLPClassifier.
+
+
+@pytest.mark.slow
+def test_grid_search_on_digits_is_as_accurate_as_mlpclassifier(record_property):
+    from sklearn.model_selection import GridSearchCV, train_test_split
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from bpnet_xp.datasets import load_digits
+
+    X, y = load_digits()
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    sizes, strengths = [(16,), (64,)], [1e-4, 1.0]
+    ours = GridSearchCV(
+        make_pipeline(StandardScaler(), BPClassifier(max_iter=200, random_state=0, backend="numpy")),
+        {"bpclassifier__hidden_layer_sizes": sizes, "bpclassifier__l2": strengths}, cv=3,
+    )
+    theirs = GridSearchCV(
+        make_pipeline(StandardScaler(), MLPClassifier(max_iter=200, random_state=0)),
+        {"mlpclassifier__hidden_layer_sizes": sizes, "mlpclassifier__alpha": strengths}, cv=3,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours.fit(X_train, y_train)
+        theirs.fit(X_train, y_train)
+    ours_accuracy, theirs_accuracy = ours.score(X_test, y_test), theirs.score(X_test, y_test)
+    record_property("bpclassifier_test_accuracy", ours_accuracy)
+    record_property("mlpclassifier_test_accuracy", theirs_accuracy)
+    print(f"\nheld-out accuracy: BPClassifier {ours_accuracy:.4f} ({ours.best_params_}), "
+          f"MLPClassifier {theirs_accuracy:.4f} ({theirs.best_params_})")
+    assert ours_accuracy >= theirs_accuracy - 0.01
