@@ -232,6 +232,27 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
+def is_concrete(x: Any) -> bool:
+    """Whether ``bool(...)``/``float(...)`` of a reduction of ``x`` can be taken now.
+
+    False for Dask arrays (task graphs) and for JAX tracers inside ``jax.jit``;
+    True for everything else, concrete JAX arrays included (array-api-compat's
+    ``is_lazy_array`` answers True for every JAX array, which would skip checks
+    that are perfectly possible on concrete ones).
+    """
+    try:
+        name = _library_name(x)
+    except TypeError:
+        return True
+    if name == "dask":
+        return False
+    if name == "jax":
+        import jax
+
+        return not isinstance(x, jax.core.Tracer)
+    return True
+
+
 def backend_of(x: Any) -> Backend:
     """The :class:`Backend` an existing array belongs to (its library and device)."""
     name = _library_name(x)

@@ -8,7 +8,9 @@ cross-entropy through log-sum-exp.  Neither overflows for |z| up to 1e4 nor take
 
 ``value`` returns the loss *summed* over samples and outputs; the network divides
 by the number of samples m (and adds the penalty), so the same function serves
-mini-batches of any size.
+mini-batches of any size.  With per-sample weights w (shape (m, 1)) it returns
+sum_i w_i L_i instead, and the network divides by sum_i w_i: a weight of k is
+then exactly the row repeated k times, and a weight of 0 exactly the row removed.
 
 Why ``delta = a - y`` is exact for the canonical pairs
 ------------------------------------------------------
@@ -46,9 +48,11 @@ class Loss(NamedTuple):
     ----------
     name : str
     value : callable
-        ``value(z, a, y) -> 0-d array``: the loss summed over all samples and outputs,
-        from the output pre-activations ``z``, activations ``a`` (both (m, K)) and
-        targets ``y`` (m, K).
+        ``value(z, a, y, weight=None) -> 0-d array``: the loss summed over all samples
+        and outputs, from the output pre-activations ``z``, activations ``a`` (both
+        (m, K)) and targets ``y`` (m, K).  ``weight``, an array of shape (m, 1) (or
+        None: every weight 1), multiplies each sample's per-element terms before the
+        sum, giving sum_i w_i sum_k L_ik.
     gradient : callable
         ``gradient(a, y) -> dL/da`` (m, K), used for non-canonical output activations.
     canonical_output : str
@@ -68,11 +72,18 @@ class Loss(NamedTuple):
 
 
 # -- cross-entropy on sigmoid outputs (the classic cost) ---------------------------------
-def cross_entropy_value(z, a, y):
+def _weighted_sum(xp, terms, weight):
+    """sum of ``terms`` (m, K), each row multiplied by its weight (m, 1) first."""
+    if weight is None:
+        return xp.sum(terms)
+    return xp.sum(terms * weight)
+
+
+def cross_entropy_value(z, a, y, weight=None):
     # -[y log s(z) + (1 - y) log(1 - s(z))] = softplus(z) - y z, because
     # log s(z) = -softplus(-z), log(1 - s(z)) = -softplus(z), softplus(-z) = softplus(z) - z.
     xp = array_namespace(z)
-    return xp.sum(xp.logaddexp(xp.zeros_like(z), z) - y * z)
+    return _weighted_sum(xp, xp.logaddexp(xp.zeros_like(z), z) - y * z, weight)
 
 
 def cross_entropy_gradient(a, y):
@@ -80,9 +91,9 @@ def cross_entropy_gradient(a, y):
 
 
 # -- softmax cross-entropy ---------------------------------------------------------------
-def softmax_cross_entropy_value(z, a, y):
+def softmax_cross_entropy_value(z, a, y, weight=None):
     xp = array_namespace(z)
-    return -xp.sum(y * log_softmax(z))
+    return -_weighted_sum(xp, y * log_softmax(z), weight)
 
 
 def softmax_cross_entropy_gradient(a, y):  # pragma: no cover - softmax is always canonical
@@ -90,10 +101,10 @@ def softmax_cross_entropy_gradient(a, y):  # pragma: no cover - softmax is alway
 
 
 # -- mean squared error, with the 1/(2m) convention --------------------------------------
-def mse_value(z, a, y):
+def mse_value(z, a, y, weight=None):
     xp = array_namespace(a)
     r = a - y
-    return 0.5 * xp.sum(r * r)
+    return 0.5 * _weighted_sum(xp, r * r, weight)
 
 
 def mse_gradient(a, y):
@@ -122,6 +133,8 @@ def get_loss(name: str) -> Loss:
 def output_delta(loss: Loss, output, a, y):
     """dL/dz at the output layer, summed-loss convention (divide by m outside).
 
+    Unweighted: a per-sample weight multiplies each row of the delta afterwards.
+
     ``output`` is the output :class:`~bpnet_xp.activations.Activation`.  Exact
     ``a - y`` for the canonical pairs (see the module docstring); the chain rule
     ``dL/da * da/dz`` otherwise.
@@ -149,8 +162,9 @@ def l2_penalty(weights, l2: float, m: int):
         The weight matrices only (no biases).
     l2 : float
         The regularisation strength lambda.
-    m : int
-        Number of samples the data term is averaged over.
+    m : int, float or 0-d array
+        Number of samples the data term is averaged over (the sum of the sample
+        weights, with weights).
     """
     if not weights:
         return 0.0

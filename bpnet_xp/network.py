@@ -27,7 +27,7 @@ from .activations import Activation, get_activation
 from .initializers import initial_parameters
 from .losses import Loss, check_pair, get_loss, output_delta
 
-__all__ = ["MLP", "NetworkSpec", "unpack", "forward", "data_loss_and_grad", "loss_and_grad"]
+__all__ = ["MLP", "NetworkSpec", "unpack", "forward", "data_loss_and_grad", "loss_and_grad", "loss_value"]
 
 _DEFAULT_LOSS = {"sigmoid": "cross_entropy", "softmax": "softmax_cross_entropy"}
 
@@ -112,7 +112,13 @@ def forward(spec: NetworkSpec, theta, X, *, keep: bool = False):
     return (Z, out, inputs) if keep else (Z, out)
 
 
-def data_loss_and_grad(spec: NetworkSpec, theta, X, Y):
+def _column(weight):
+    """Per-sample weights (m,) or (m, 1) -> a column (m, 1) that broadcasts over outputs."""
+    xp = array_namespace(weight)
+    return xp.reshape(weight, (-1, 1))
+
+
+def data_loss_and_grad(spec: NetworkSpec, theta, X, Y, weight=None):
     """The data term of the loss and its gradient, *summed* over the samples of X.
 
     No 1/m and no penalty: sums over row blocks add up exactly, so a full-batch
@@ -126,6 +132,9 @@ def data_loss_and_grad(spec: NetworkSpec, theta, X, Y):
     X : array, shape (m, n_inputs)
     Y : array, shape (m, n_outputs)
         Targets, already one-hot for classification.
+    weight : array, shape (m,) or (m, 1), optional
+        Per-sample weights w_i >= 0 (None: all 1).  The sums become
+        sum_i w_i L_i and its gradient.
 
     Returns
     -------
@@ -135,9 +144,14 @@ def data_loss_and_grad(spec: NetworkSpec, theta, X, Y):
     xp = array_namespace(theta, X, Y)
     layers = unpack(spec, theta)
     Z, A, inputs = forward(spec, theta, X, keep=True)
-    loss_sum = spec.loss.value(Z, A, Y)
+    w = None if weight is None else _column(weight)
+    loss_sum = spec.loss.value(Z, A, Y) if w is None else spec.loss.value(Z, A, Y, w)
 
     D = output_delta(spec.loss, spec.output, A, Y)  # dJ/dZ of the output layer, (m, n_out)
+    if w is not None:
+        # Each parameter's gradient is linear in each row of D (through the sums over
+        # rows below), so weighting the rows here weights every sample's whole gradient.
+        D = D * w
     grads = []
     for layer in range(len(layers) - 1, -1, -1):
         W, _ = layers[layer]
@@ -156,6 +170,8 @@ def penalty_and_grad(spec: NetworkSpec, theta, m):
 
     Biases are not penalised: shrinking them towards zero does not reduce the
     network's capacity, it only biases the fit.  Their entries of the gradient are 0.
+    ``m`` (int, float or 0-d array) is the number of samples, or the sum of the
+    sample weights with weights.
     """
     xp = array_namespace(theta)
     scale = spec.l2 / m
@@ -167,33 +183,59 @@ def penalty_and_grad(spec: NetworkSpec, theta, m):
 
 
 def finish(spec: NetworkSpec, theta, loss_sum, grad_sum, m):
-    """Turn summed data terms into the mean loss and add the L2 penalty."""
+    """Turn summed data terms into the mean loss and add the L2 penalty.
+
+    ``m`` is the number of samples, or the sum of the sample weights (a number or
+    a 0-d array) when the sums are weighted.
+    """
     if spec.l2 == 0:
         return loss_sum / m, grad_sum / m
     penalty, penalty_grad = penalty_and_grad(spec, theta, m)
     return loss_sum / m + penalty, grad_sum / m + penalty_grad
 
 
-def loss_and_grad(spec: NetworkSpec, theta, X, Y):
+def _total_weight(X, weight):
+    """What the data term is divided by: m without weights, sum(w) with them (0-d array)."""
+    if weight is None:
+        return X.shape[0]
+    xp = array_namespace(weight)
+    return xp.sum(weight)
+
+
+def loss_and_grad(spec: NetworkSpec, theta, X, Y, weight=None):
     """Mean loss plus L2 penalty, and its gradient with respect to theta.
 
     J(theta) = (1/m) sum_i L(h(x_i), y_i) + (l2 / (2m)) sum_layers sum(W**2)
+
+    With sample weights w, m becomes S = sum_i w_i and each L_i is multiplied by w_i:
+    J(theta) = (1/S) sum_i w_i L_i + (l2 / (2S)) sum(W**2) (scikit-learn's MLP
+    convention; all weights 1 give the classic cost, integer weights the cost of
+    the rows repeated).
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+    theta : array, shape (n_parameters,)
+    X : array, shape (m, n_inputs)
+    Y : array, shape (m, n_outputs)
+    weight : array, shape (m,), optional
+        Non-negative per-sample weights, not all zero (None: all 1).
 
     Returns
     -------
     loss : 0-d array
     grad : array, shape (n_parameters,)
     """
-    m = X.shape[0]
-    loss_sum, grad_sum = data_loss_and_grad(spec, theta, X, Y)
-    return finish(spec, theta, loss_sum, grad_sum, m)
+    loss_sum, grad_sum = data_loss_and_grad(spec, theta, X, Y, weight)
+    return finish(spec, theta, loss_sum, grad_sum, _total_weight(X, weight))
 
 
-def loss_value(spec: NetworkSpec, theta, X, Y):
-    """Mean loss plus L2 penalty, without the backward pass."""
-    m = X.shape[0]
+def loss_value(spec: NetworkSpec, theta, X, Y, weight=None):
+    """Mean loss plus L2 penalty, without the backward pass (weighted as :func:`loss_and_grad`)."""
+    m = _total_weight(X, weight)
     Z, A = forward(spec, theta, X)
-    value = spec.loss.value(Z, A, Y) / m
+    data = spec.loss.value(Z, A, Y) if weight is None else spec.loss.value(Z, A, Y, _column(weight))
+    value = data / m
     if spec.l2 == 0:
         return value
     return value + penalty_and_grad(spec, theta, m)[0]
@@ -222,7 +264,8 @@ class MLP:
         "softmax_cross_entropy" or "mse" (the 1/(2m) convention).  Default: the
         canonical loss of ``output`` (mse for identity, tanh and relu outputs).
     l2 : float
-        L2 strength lambda; the penalty (lambda / (2m)) sum(W**2) skips the biases.
+        L2 strength lambda; the penalty (lambda / (2m)) sum(W**2) skips the biases
+        (with sample weights, m is their sum).
     backend : str or Backend
         Where the math runs: "auto", "numpy", "cupy", "torch", "jax", "array_api_strict".
     device : optional
@@ -373,8 +416,9 @@ class MLP:
 
     @property
     def objective(self):
-        """``objective(spec, theta, X, Y) -> (loss, grad)``: :func:`loss_and_grad`, compiled
-        for this backend where that pays (JAX: jit with ``spec`` static), generic elsewhere."""
+        """``objective(spec, theta, X, Y, weight=None) -> (loss, grad)``: :func:`loss_and_grad`,
+        compiled for this backend where that pays (JAX: jit with ``spec`` static; ``weight``
+        is an ordinary array argument, or None), generic elsewhere."""
         key = (self.backend.name, str(self.backend.device))
         cache = self.__dict__.setdefault("_compiled", {})
         if key not in cache:
@@ -511,6 +555,49 @@ class MLP:
         if not self.backend.is_lazy and not bool(xp.all((Y >= lo) & (Y <= hi))):
             raise ValueError(message)
 
+    def prepare_weight(self, sample_weight, m: int):
+        """Validate per-sample weights and move them to the device once.
+
+        Parameters
+        ----------
+        sample_weight : array, shape (m,) (or (m, 1))
+            NumPy, a list, or an array of the network's backend.
+        m : int
+            The number of samples they weight.
+
+        Returns
+        -------
+        weight : array, shape (m,), on the device, in the network's dtype
+
+        Raises
+        ------
+        ValueError
+            For a wrong shape, a non-numeric dtype, NaN or infinite values, a negative
+            weight, or weights that are all zero (each named in the message).
+        """
+        if isinstance(sample_weight, (list, tuple, int, float)):
+            sample_weight = np.asarray(sample_weight)
+        shape = getattr(sample_weight, "shape", None)
+        if shape is None:
+            raise ValueError(f"sample_weight must be an array of shape ({m},), "
+                             f"got {type(sample_weight).__name__}")
+        if len(shape) == 2 and shape[1] == 1:
+            sample_weight = sample_weight[:, 0]
+            shape = sample_weight.shape
+        if len(shape) != 1 or shape[0] != m:
+            raise ValueError(f"sample_weight must have shape ({m},) (one weight per sample), got {tuple(shape)}")
+        w = self._to_device(sample_weight, "sample_weight")
+        if self.backend.is_lazy:
+            return w
+        xp = self.backend.xp
+        if not bool(xp.all(xp.isfinite(w))):
+            raise ValueError("sample_weight contains NaN or infinite values")
+        if not bool(xp.all(w >= 0)):
+            raise ValueError(f"sample_weight must be non-negative; its smallest value is {float(xp.min(w)):g}")
+        if not bool(xp.any(w > 0)):
+            raise ValueError("sample_weight is zero for every sample: at least one weight must be positive")
+        return w
+
     def prepare(self, X, y=None):
         """Validate ``X`` (and ``y``) and move them to the device once.
 
@@ -526,7 +613,14 @@ class MLP:
         return Xd, self._check_y(y, Xd.shape[0])
 
     # -- the math, bound to this network ------------------------------------------------------
-    def loss_and_grad(self, X, y, theta=None):
+    def _prepare_weighted(self, X, y, sample_weight):
+        """(X, Y, weight or None) on the device."""
+        if sample_weight is None:
+            return (*self.prepare(X, y), None)
+        Xd, Y = self.prepare(X, y)
+        return Xd, Y, self.prepare_weight(sample_weight, Xd.shape[0])
+
+    def loss_and_grad(self, X, y, theta=None, sample_weight=None):
         """Loss (L2 penalty included) and its gradient with respect to ``theta``.
 
         Parameters
@@ -535,22 +629,30 @@ class MLP:
         y : array, shape (m,) or (m, n_outputs)
         theta : array, shape (n_parameters,), optional
             Evaluate at these parameters instead of ``self.theta``.
+        sample_weight : array, shape (m,), optional
+            Non-negative per-sample weights, not all zero (NumPy or the backend's
+            arrays): the loss becomes sum_i w_i L_i / S + (l2 / (2S)) sum(W**2)
+            with S = sum_i w_i (see :func:`loss_and_grad`).
 
         Returns
         -------
         loss : float
         grad : backend array, shape (n_parameters,), same layout as ``theta``
         """
-        Xd, Y = self.prepare(X, y)
+        Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
         t = self._theta if theta is None else self._to_device(theta, "theta")
-        value, grad = loss_and_grad(self.spec, t, Xd, Y)
+        value, grad = loss_and_grad(self.spec, t, Xd, Y, w)
         return float(value), grad
 
-    def loss(self, X, y, theta=None) -> float:
-        """Mean loss over the samples plus the L2 penalty, as a Python float."""
-        Xd, Y = self.prepare(X, y)
+    def loss(self, X, y, theta=None, sample_weight=None) -> float:
+        """Mean loss over the samples plus the L2 penalty, as a Python float.
+
+        With ``sample_weight`` (shape (m,)), the weighted mean and the penalty divided
+        by the total weight, as in :meth:`loss_and_grad`.
+        """
+        Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
         t = self._theta if theta is None else self._to_device(theta, "theta")
-        return float(loss_value(self.spec, t, Xd, Y))
+        return float(loss_value(self.spec, t, Xd, Y, w))
 
     def forward(self, X):
         """Output activations for X, as an array of the backend, shape (m, n_outputs)."""
@@ -591,20 +693,33 @@ class MLP:
         """
         return self._return_like(X, self._predict_device(X))
 
-    def score(self, X, y) -> float:
+    def score(self, X, y, sample_weight=None) -> float:
         """Accuracy for classifiers, coefficient of determination R^2 for regression.
 
-        R^2 of several outputs is their uniform average, as in scikit-learn.
+        R^2 of several outputs is their uniform average, as in scikit-learn.  With
+        ``sample_weight`` (shape (m,)) both are weighted as scikit-learn's
+        ``accuracy_score`` / ``r2_score`` weight them: sum_i w_i [hit_i] / sum_i w_i, and
+        R^2 = 1 - sum_i w_i (y_i - h_i)**2 / sum_i w_i (y_i - ybar_w)**2 with the
+        weighted mean ybar_w.
         """
         xp = self.backend.xp
-        Xd, Y = self.prepare(X, y)
+        Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
         if self.is_classifier:
             pred = self._predict_device(Xd)
             truth = xp.argmax(Y, axis=1) if self.n_outputs > 1 else xp.astype(Y[:, 0] >= 0.5, xp.int64)
-            return float(xp.mean(xp.astype(pred == truth, self._dtype)))
+            hit = xp.astype(pred == truth, self._dtype)
+            if w is None:
+                return float(xp.mean(hit))
+            return float(xp.sum(w * hit) / xp.sum(w))
         A = forward(self.spec, self._theta, Xd)[1]
-        ss_res = xp.sum((Y - A) ** 2, axis=0)
-        ss_tot = xp.sum((Y - xp.mean(Y, axis=0)) ** 2, axis=0)
+        if w is None:
+            ss_res = xp.sum((Y - A) ** 2, axis=0)
+            ss_tot = xp.sum((Y - xp.mean(Y, axis=0)) ** 2, axis=0)
+        else:
+            wc = _column(w)
+            mean = xp.sum(wc * Y, axis=0) / xp.sum(w)
+            ss_res = xp.sum(wc * (Y - A) ** 2, axis=0)
+            ss_tot = xp.sum(wc * (Y - mean) ** 2, axis=0)
         # A constant target is fitted perfectly only by a perfect prediction (sklearn's rule).
         safe = xp.where(ss_tot > 0, ss_tot, xp.ones_like(ss_tot))
         perfect = xp.astype(ss_res == 0, ss_res.dtype)

@@ -41,10 +41,11 @@ import operator
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace, is_lazy_array
+from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
 from . import backend as _backend
+from .backend import is_concrete
 
 __all__ = [
     "NotFittedError",
@@ -222,7 +223,7 @@ class StandardScaler:
         # One host sync per call: cheap next to the transform itself, and the only
         # way to name the problem before it turns into NaN losses later.  Lazy
         # arrays are not computed here; their NaNs surface downstream.
-        if is_lazy_array(X):
+        if not is_concrete(X):
             return
         if xp.isdtype(X.dtype, "real floating") and not bool(xp.all(xp.isfinite(X))):
             raise ValueError(f"{method}: X contains NaN or infinite values")

@@ -26,12 +26,13 @@ moved there and the result moved back.
 
 Sample weights
 --------------
-The network core has no per-sample weight yet, so ``sample_weight`` is applied
-exactly by repetition: a row of weight 3 is the row repeated 3 times.  Weights that
-are rational with a small common denominator (0.5, 1.25, 2/3, ...) are scaled to
-integers first and the L2 strength is scaled by the same factor, so the objective
-``sum_i w_i L_i / sum(w) + l2 / (2 sum(w)) * sum(W**2)`` is exactly the weighted one
-(scikit-learn's MLP definition).  Other real weights raise ``NotImplementedError``.
+``sample_weight`` (any finite, non-negative reals, not all zero) goes to the network
+core as a per-sample weight in the loss: the objective is
+``sum_i w_i L_i / sum(w) + l2 / (2 sum(w)) * sum(W**2)`` (scikit-learn's MLP
+definition), so an integer weight k is exactly the row repeated k times and a weight
+0 the row removed.  Mini-batches divide their data term by their own weight sum
+(see :func:`bpnet_xp.training.fit`); the early-stopping hold-out keeps the weights of
+its rows for the validation loss and score.
 """
 
 from __future__ import annotations
@@ -39,8 +40,6 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
-from fractions import Fraction
-from functools import reduce
 
 import numpy as np
 
@@ -77,10 +76,6 @@ __all__ = ["BPClassifier", "BPRegressor"]
 
 _STOCHASTIC = ("gd", "sgd", "adam")
 _ACTIVATION_ALIASES = {"logistic": "sigmoid"}  # scikit-learn's name for the sigmoid
-# Largest common denominator, and largest total of repeated rows (relative to the data),
-# up to which real-valued sample weights are turned into exact repetition counts.
-_MAX_DENOMINATOR = 1000
-_MAX_REPEAT_FACTOR = 20
 
 
 # ---------------------------------------------------------------------------------------
@@ -109,42 +104,6 @@ def _to_host(a):
 
 def _dispatch_enabled() -> bool:
     return bool(get_config().get("array_api_dispatch", False))
-
-
-def _weights_to_counts(sample_weight: np.ndarray):
-    """Exact integer repetition counts for non-negative weights, and the L2 scale factor.
-
-    Returns ``(counts, l2_factor)`` such that repeating row i ``counts[i]`` times and
-    multiplying the L2 strength by ``l2_factor = sum(counts) / sum(w)`` gives exactly the
-    weighted objective; ``counts`` is None when every weight is 1.
-    """
-    w = np.asarray(sample_weight, dtype=np.float64)
-    if np.all(w == 1.0):
-        return None, 1.0
-    denominators = []
-    for value in np.unique(w):
-        fraction = Fraction(float(value)).limit_denominator(_MAX_DENOMINATOR)
-        if abs(float(fraction) - value) > 1e-12 * max(1.0, abs(value)):
-            raise NotImplementedError(
-                f"sample_weight value {value!r} is not a rational number with a denominator of at most "
-                f"{_MAX_DENOMINATOR}; bpnet_xp applies sample weights exactly by repeating rows, which "
-                "needs weights proportional to small integers (a per-sample weight in the loss is not "
-                "available in the network core yet)"
-            )
-        denominators.append(fraction.denominator)
-    q = reduce(math.lcm, denominators, 1)
-    counts = np.rint(w * q).astype(np.int64)
-    g = reduce(math.gcd, (int(c) for c in np.unique(counts) if c > 0), 0)
-    counts //= max(g, 1)
-    total = int(counts.sum())
-    if total > _MAX_REPEAT_FACTOR * max(len(w), 500):
-        raise NotImplementedError(
-            f"sample_weight would need {total} repeated rows for {len(w)} samples (weights "
-            f"proportional to {counts.max()} : {counts[counts > 0].min()}); bpnet_xp applies sample "
-            "weights by repeating rows and refuses more than "
-            f"{_MAX_REPEAT_FACTOR} x max(n_samples, 500) of them"
-        )
-    return counts, total / float(w.sum())
 
 
 def _namespace_error(estimator, method: str, detail: str) -> ValueError:
@@ -416,11 +375,12 @@ class _BaseBP(BaseEstimator):
         X, y, native = self._validate_fit(X, y, reset=first)
         m = X.shape[0]
         if sample_weight is not None:
+            # Small and needed on the host for the hold-out split; the network moves the
+            # training part to the device once, with X.
             sample_weight = _check_sample_weight(_to_host(sample_weight), np.empty((m, 0)),
                                                  dtype=np.float64, ensure_non_negative=True)
-            counts, l2_factor = _weights_to_counts(sample_weight)
-        else:
-            counts, l2_factor = None, 1.0
+            if np.all(sample_weight == 1.0):
+                sample_weight = None  # the unweighted objective, exactly
 
         targets, n_outputs, output, loss = self._targets(y, first, classes)
         be = self._fit_backend(native)
@@ -447,36 +407,36 @@ class _BaseBP(BaseEstimator):
         self.n_layers_ = len(net.layer_sizes)
         self.out_activation_ = net.output
 
-        # Training rows: an early-stopping hold-out first, then the weights as repetitions.
-        index = np.arange(m)
+        # Training rows: an early-stopping hold-out first.
+        index = None
         validation = None
         if self.early_stopping and self._stochastic() and not partial:
             stratify = targets if (not self._regression and targets.ndim == 1) else None
-            index, val_index = train_test_split(index, test_size=self.validation_fraction,
+            index, val_index = train_test_split(np.arange(m), test_size=self.validation_fraction,
                                                 random_state=seed if seed is not None else 0,
                                                 stratify=stratify)
             index, val_index = np.sort(index), np.sort(val_index)
             validation = (self._rows(X, val_index, native), targets[val_index])
-        if counts is not None:
-            index = np.repeat(index, counts[index])
-            if index.size == 0:
-                raise ValueError("Sample weights must contain at least one non-zero number in the training part.")
-        if index.size == m and np.array_equal(index, np.arange(m)):
-            index = None
+            if sample_weight is not None:
+                if not np.any(sample_weight[val_index] > 0):
+                    raise ValueError("The sample weights for the validation set are all zero, consider using a "
+                                     "different random_state or validation_fraction.")
+                validation = (*validation, sample_weight[val_index])
         X_train = self._rows(X, index, native)
         y_train = targets if index is None else targets[index]
+        w_train = None
+        if sample_weight is not None:
+            w_train = sample_weight if index is None else sample_weight[index]
+            if not np.any(w_train > 0):
+                raise ValueError("Sample weights must contain at least one non-zero number in the training part.")
 
-        net.l2 = self.l2 * l2_factor  # exact weighted penalty (see the module docstring)
-        try:
-            if partial:
-                self._partial_epoch(net, X_train, y_train)
-            else:
-                self._full_fit(net, X_train, y_train, validation)
-        finally:
-            net.l2 = self.l2
+        if partial:
+            self._partial_epoch(net, X_train, y_train, w_train)
+        else:
+            self._full_fit(net, X_train, y_train, validation, w_train)
         return self
 
-    def _full_fit(self, net, X, y, validation) -> None:
+    def _full_fit(self, net, X, y, validation, sample_weight=None) -> None:
         stochastic = self._stochastic()
         history = net.fit(
             X, y, optimizer=self.optimizer,
@@ -489,6 +449,7 @@ class _BaseBP(BaseEstimator):
             early_stopping=stochastic, patience=self.n_iter_no_change, tol=self.tol,
             gtol=self.tol,  # for "cg"/"lbfgs": max |gradient| <= tol, as scikit-learn's lbfgs
             verbose=int(self.verbose),
+            sample_weight=sample_weight,
         )
         self.history_ = history
         self.loss_curve_ = list(history.loss)
@@ -523,14 +484,20 @@ class _BaseBP(BaseEstimator):
             return optimizers.get_optimizer("sgd", learning_rate=lr, momentum=self.momentum)
         return optimizers.get_optimizer("gd", learning_rate=lr)
 
-    def _partial_epoch(self, net, X, y) -> None:
-        """One epoch of mini-batch updates over (X, y), continuing the optimizer's state."""
+    def _partial_epoch(self, net, X, y, sample_weight=None) -> None:
+        """One epoch of mini-batch updates over (X, y), continuing the optimizer's state.
+
+        With ``sample_weight`` each batch is weighted as in :func:`bpnet_xp.training.fit`,
+        the penalty divided by the total weight of this call's data.
+        """
         from .optimizers import apply_updates
         from .training import _batch_loss_and_grad
 
         Xd, Yd = net.prepare(X, y)
         xp, be, spec = net.backend.xp, net.backend, net.spec
         m = Xd.shape[0]
+        Wd = None if sample_weight is None else net.prepare_weight(sample_weight, m)
+        total_weight = m if Wd is None else float(xp.sum(Wd))
         if self.batch_size == "auto":
             batch = m if self.optimizer == "gd" else min(200, m)
         else:
@@ -546,13 +513,20 @@ class _BaseBP(BaseEstimator):
             if order is not None:
                 idx = order[lo:hi]
                 Xb, Yb = xp.take(Xd, idx, axis=0), xp.take(Yd, idx, axis=0)
+                Wb = None if Wd is None else xp.take(Wd, idx, axis=0)
             else:
                 Xb, Yb = Xd[lo:hi, ...], Yd[lo:hi, ...]
-            loss, grad = _batch_loss_and_grad(spec, theta, Xb, Yb, m)
+                Wb = None if Wd is None else Wd[lo:hi]
+            if Wb is None:
+                loss, grad = _batch_loss_and_grad(spec, theta, Xb, Yb, m)
+                term = loss * (hi - lo)
+            else:
+                loss, grad = _batch_loss_and_grad(spec, theta, Xb, Yb, total_weight, Wb)
+                term = loss * xp.sum(Wb)
             updates, state = opt.update(grad, state, theta)
             theta = apply_updates(theta, updates)
-            total = loss * (hi - lo) if total is None else total + loss * (hi - lo)
-        value = float(total / m)
+            total = term if total is None else total + term
+        value = float(total / total_weight)
         if not math.isfinite(value) or not bool(xp.all(xp.isfinite(theta))):
             raise ValueError(
                 "partial_fit produced a non-finite loss; lower the learning rate or standardise the inputs "
@@ -576,7 +550,8 @@ class _BaseBP(BaseEstimator):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Class labels, a 0/1 indicator matrix (multilabel) or regression targets.
         sample_weight : array-like of shape (n_samples,), optional
-            Non-negative weights, applied exactly (see the module docstring).
+            Finite, non-negative weights, not all zero: each sample's loss is multiplied
+            by its weight and the objective divided by their sum (see the module docstring).
 
         Returns
         -------
@@ -605,8 +580,9 @@ class BPClassifier(ClassifierMixin, _BaseBP):
     loss : {None, "cross_entropy", "softmax_cross_entropy", "mse"}, default=None
         None picks the canonical loss for the targets (see above).
     l2 : float, default=1e-4
-        L2 strength lambda: the penalty (lambda / (2 n)) sum(W**2) skips biases; the same
-        convention as scikit-learn's ``alpha``.
+        L2 strength lambda: the penalty (lambda / (2 n)) sum(W**2) skips biases (n is the
+        sum of the sample weights when there are any); the same convention as
+        scikit-learn's ``alpha``.
     optimizer : {"adam", "sgd", "gd", "lbfgs", "cg"}, default="adam"
     max_iter : int, default=200
         Epochs for "adam"/"sgd"/"gd", iterations for "lbfgs"/"cg".

@@ -54,12 +54,13 @@ class History:
         Training loss J (mean data loss plus the L2 penalty).  For "cg"/"lbfgs" it
         is J(theta) after each iteration.  For the stochastic optimizers it is the
         mean of the mini-batch losses over the epoch, each weighted by its batch
-        size and evaluated at the parameters *before* that batch's update (the
+        size (its total sample weight, with ``sample_weight``) and evaluated at the parameters *before* that batch's update (the
         number a mini-batch loop gets for free; with ``batch_size=None`` it is
         exactly J at the start of the epoch).
     val_loss : list of float
-        J on the validation data (mean data loss over the validation samples plus
-        the same L2 penalty as ``loss``), after each epoch; empty without validation.
+        J on the validation data (mean data loss over the validation samples, weighted
+        by their weights when they have them, plus the same L2 penalty as ``loss``),
+        after each epoch; empty without validation.
     val_score : list of float
         Accuracy (classifiers) or R^2 (regression) on the validation data.
     time : list of float
@@ -96,7 +97,19 @@ class History:
 # Small device-side helpers (standard array API only).
 
 
-def _batch_loss_and_grad(spec, theta, Xb, Yb, m_total: int):
+def _weight_sum(weight):
+    """sum(w) as a 0-d array, replaced by 1 where it is 0.
+
+    A mini-batch whose rows all have weight 0 has a data term and gradient of exactly
+    0 (each row's term is multiplied by its weight); dividing by 1 keeps them 0 instead
+    of 0/0 = NaN, so such a batch moves theta by the penalty alone.
+    """
+    xp = array_namespace(weight)
+    s = xp.sum(weight)
+    return xp.where(s > 0, s, xp.ones_like(s))
+
+
+def _batch_loss_and_grad(spec, theta, Xb, Yb, m_total, wb=None):
     """Mini-batch estimate of J and its gradient.
 
     The data term is the mean over the batch; the L2 penalty uses the size of the
@@ -104,26 +117,39 @@ def _batch_loss_and_grad(spec, theta, Xb, Yb, m_total: int):
     objective J that "cg"/"lbfgs" minimise (a penalty scaled by the batch size would
     regularise m / batch_size times harder).  With the full batch this is exactly
     :func:`bpnet_xp.network.loss_and_grad`.
+
+    With per-sample weights ``wb`` (shape (batch,)) the data term is the weighted
+    mean over the batch, sum_i w_i L_i / sum_i w_i, and ``m_total`` is the total
+    weight of the training set (a Python number), so the penalty is
+    (l2 / (2 sum(w))) sum(W**2): again exactly the weighted
+    :func:`~bpnet_xp.network.loss_and_grad` for the full batch.
     """
-    mb = Xb.shape[0]
-    loss_sum, grad_sum = data_loss_and_grad(spec, theta, Xb, Yb)
+    mb = Xb.shape[0] if wb is None else _weight_sum(wb)
+    loss_sum, grad_sum = (data_loss_and_grad(spec, theta, Xb, Yb) if wb is None
+                          else data_loss_and_grad(spec, theta, Xb, Yb, wb))
     if spec.l2 == 0:
         return loss_sum / mb, grad_sum / mb
     penalty, penalty_grad = penalty_and_grad(spec, theta, m_total)
     return loss_sum / mb + penalty, grad_sum / mb + penalty_grad
 
 
-def _objective(spec, theta, X, Y, m_total: int):
-    """J evaluated on (X, Y) with the training set's L2 penalty, as a 0-d array."""
+def _objective(spec, theta, X, Y, m_total, weight=None):
+    """J evaluated on (X, Y) (weighted mean with ``weight``) with the training set's L2
+    penalty (``m_total``: its size, or its total weight), as a 0-d array."""
+    xp = array_namespace(theta, X, Y)
     Z, A = forward(spec, theta, X)
-    value = spec.loss.value(Z, A, Y) / X.shape[0]
+    if weight is None:
+        value = spec.loss.value(Z, A, Y) / X.shape[0]
+    else:
+        value = spec.loss.value(Z, A, Y, xp.reshape(weight, (-1, 1))) / xp.sum(weight)
     if spec.l2 == 0:
         return value
     return value + penalty_and_grad(spec, theta, m_total)[0]
 
 
-def _score(spec, theta, X, Y):
-    """Accuracy (classifiers) or uniform-average R^2 (regression), as a 0-d array."""
+def _score(spec, theta, X, Y, weight=None):
+    """Accuracy (classifiers) or uniform-average R^2 (regression), as a 0-d array;
+    weighted as scikit-learn's accuracy_score / r2_score with ``weight``."""
     xp = array_namespace(theta, X, Y)
     _, A = forward(spec, theta, X)
     if spec.loss.classification:
@@ -131,9 +157,17 @@ def _score(spec, theta, X, Y):
             hit = (A[:, 0] >= 0.5) == (Y[:, 0] >= 0.5)
         else:
             hit = xp.argmax(A, axis=1) == xp.argmax(Y, axis=1)
-        return xp.mean(xp.astype(hit, A.dtype))
-    ss_res = xp.sum((Y - A) ** 2, axis=0)
-    ss_tot = xp.sum((Y - xp.mean(Y, axis=0)) ** 2, axis=0)
+        if weight is None:
+            return xp.mean(xp.astype(hit, A.dtype))
+        return xp.sum(weight * xp.astype(hit, A.dtype)) / xp.sum(weight)
+    if weight is None:
+        ss_res = xp.sum((Y - A) ** 2, axis=0)
+        ss_tot = xp.sum((Y - xp.mean(Y, axis=0)) ** 2, axis=0)
+    else:
+        wc = xp.reshape(weight, (-1, 1))
+        mean = xp.sum(wc * Y, axis=0) / xp.sum(weight)
+        ss_res = xp.sum(wc * (Y - A) ** 2, axis=0)
+        ss_tot = xp.sum(wc * (Y - mean) ** 2, axis=0)
     # A constant target is fitted perfectly only by a perfect prediction (scikit-learn's rule).
     safe = xp.where(ss_tot > 0, ss_tot, xp.ones_like(ss_tot))
     constant = xp.where(ss_res == 0, xp.ones_like(ss_res), xp.zeros_like(ss_res))
@@ -186,12 +220,15 @@ def _is_host(a) -> bool:
     return isinstance(a, (np.ndarray, list, tuple))
 
 
-def _split(net, X, y, fraction: float, rng: np.random.Generator):
+def _split(net, X, y, fraction: float, rng: np.random.Generator, sample_weight=None):
     """Move (X, y) to the device as a training part and a validation part.
 
     The validation part is the last ``ceil(fraction * m)`` rows of a seeded host
     permutation.  Host data is split on the host and each part moved once; device
     data is moved (validated) once and split with ``xp.take``.
+
+    Returns ``(X_train, Y_train, X_val, Y_val)``, plus ``(w_train, w_val)`` when
+    ``sample_weight`` is given (split with the same permutation).
     """
     m = len(X) if _is_host(X) else X.shape[0]
     n_val = math.ceil(fraction * m)
@@ -202,18 +239,31 @@ def _split(net, X, y, fraction: float, rng: np.random.Generator):
         )
     perm = rng.permutation(m)
     train_idx, val_idx = perm[: m - n_val], perm[m - n_val:]
+    xp, be = net.backend.xp, net.backend
     if _is_host(X) and _is_host(y):
         X, y = np.asarray(X), np.asarray(y)
         if y.ndim == 0 or y.shape[0] != m:
             raise ValueError(f"y has {y.shape[0] if y.ndim else 0} samples but X has {m}")
         X_train, Y_train = net.prepare(X[train_idx], y[train_idx])
         X_val, Y_val = net.prepare(X[val_idx], y[val_idx])
-        return X_train, Y_train, X_val, Y_val
-    Xd, Yd = net.prepare(X, y)
-    xp, be = net.backend.xp, net.backend
-    ti, vi = be.asarray(train_idx), be.asarray(val_idx)
-    return (xp.take(Xd, ti, axis=0), xp.take(Yd, ti, axis=0),
-            xp.take(Xd, vi, axis=0), xp.take(Yd, vi, axis=0))
+        parts = (X_train, Y_train, X_val, Y_val)
+    else:
+        Xd, Yd = net.prepare(X, y)
+        ti, vi = be.asarray(train_idx), be.asarray(val_idx)
+        parts = (xp.take(Xd, ti, axis=0), xp.take(Yd, ti, axis=0),
+                 xp.take(Xd, vi, axis=0), xp.take(Yd, vi, axis=0))
+    if sample_weight is None:
+        return parts
+    # Validated as a whole (not all zero, ...), then each part must keep a positive weight.
+    w = net.prepare_weight(sample_weight, m)
+    w_train = xp.take(w, be.asarray(train_idx), axis=0)
+    w_val = xp.take(w, be.asarray(val_idx), axis=0)
+    if not be.is_lazy:
+        for part, ww in (("training", w_train), ("validation", w_val)):
+            if not bool(xp.any(ww > 0)):
+                raise ValueError(f"sample_weight is zero for every sample of the {part} part of "
+                                 f"validation_fraction={fraction}; at least one weight there must be positive")
+    return (*parts, w_train, w_val)
 
 
 def _make_optimizer(name, learning_rate, schedule, momentum, nesterov, beta1, beta2, n_batches):
@@ -303,6 +353,7 @@ def fit(
     callbacks: Any = (),
     verbose: int = 0,
     progress: bool = False,
+    sample_weight: Any = None,
 ) -> History:
     """Train ``net`` on (X, y); sets ``net.theta`` and ``net.history``.
 
@@ -339,8 +390,9 @@ def fit(
         (validation loss, else training loss) has not improved for 5 epochs.
     validation_fraction : float
         Hold out the last ``ceil(fraction * m)`` rows of a seeded permutation for validation.
-    validation_data : tuple (X_val, y_val), optional
-        Explicit validation data (instead of ``validation_fraction``).
+    validation_data : tuple (X_val, y_val) or (X_val, y_val, w_val), optional
+        Explicit validation data (instead of ``validation_fraction``), with optional
+        per-sample weights ``w_val`` for the validation loss and score.
     early_stopping : bool
         Stop when the monitored loss (validation loss, else training loss) has not
         decreased by more than ``tol`` for ``patience`` epochs/iterations, and
@@ -364,6 +416,14 @@ def fit(
         epochs (iterations for the solvers); 0 prints nothing.
     progress : bool
         Show a tqdm progress bar (only when stderr is a terminal and tqdm is installed).
+    sample_weight : array, shape (m,), optional
+        Non-negative per-sample weights, not all zero (NumPy or the backend's
+        arrays); moved to the device once with the data.  The objective becomes
+        sum_i w_i L_i / S + (l2 / (2S)) sum(W**2) with S = sum_i w_i, so an integer
+        weight k is the row repeated k times and a weight 0 the row removed.
+        Mini-batches take their weights with the same index as their rows and divide
+        their data term by their own weight sum; the penalty always uses the whole
+        training part's S.  ``validation_fraction`` splits the weights with the rows.
 
     Returns
     -------
@@ -401,21 +461,29 @@ def fit(
             raise ValueError(f"callbacks must be callables callback(epoch, net, history), got {cb!r}")
 
     rng = _rng(seed, net)
+    W = W_val = None
     if validation_fraction > 0:
-        X, Y, X_val, Y_val = _split(net, X, y, validation_fraction, rng)
+        parts = _split(net, X, y, validation_fraction, rng, sample_weight)
+        X, Y, X_val, Y_val = parts[:4]
+        if sample_weight is not None:
+            W, W_val = parts[4:]
     else:
         X, Y = net.prepare(X, y)
+        if sample_weight is not None:
+            W = net.prepare_weight(sample_weight, X.shape[0])
         X_val = Y_val = None
         if validation_data is not None:
-            try:
-                Xv, yv = validation_data
-            except (TypeError, ValueError):
-                raise ValueError("validation_data must be a pair (X_val, y_val)") from None
-            X_val, Y_val = net.prepare(Xv, yv)
-            if Y_val is None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be a pair (X_val, y_val) or a triple (X_val, y_val, w_val)")
+            Xv, yv = validation_data[:2]
+            if yv is None:
                 raise ValueError("validation_data needs targets y_val")
+            X_val, Y_val = net.prepare(Xv, yv)
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                W_val = net.prepare_weight(validation_data[2], X_val.shape[0])
 
-    run = _Run(net, X, Y, X_val, Y_val, optimizer, early_stopping, patience, tol, callbacks, verbose)
+    run = _Run(net, X, Y, X_val, Y_val, optimizer, early_stopping, patience, tol, callbacks, verbose,
+               W=W, W_val=W_val)
     if optimizer in _SOLVERS:
         run.solve(max_iter, gtol, ftol, memory, progress)
     else:
@@ -436,10 +504,15 @@ def fit(
 class _Run:
     """The state one call of :func:`fit` shares between its epochs."""
 
-    def __init__(self, net, X, Y, X_val, Y_val, optimizer, early_stopping, patience, tol, callbacks, verbose):
+    def __init__(self, net, X, Y, X_val, Y_val, optimizer, early_stopping, patience, tol, callbacks, verbose,
+                 W=None, W_val=None):
         self.net, self.X, self.Y, self.X_val, self.Y_val = net, X, Y, X_val, Y_val
+        self.W, self.W_val = W, W_val
         self.spec = net.spec
         self.m = X.shape[0]
+        # What the penalty is divided by: the number of training rows, or their total
+        # weight (one device->host read, at the start).
+        self.total = self.m if W is None else float(net.backend.xp.sum(W))
         self.early_stopping, self.patience, self.tol = early_stopping, patience, tol
         self.callbacks, self.verbose = callbacks, verbose
         self.history = History(optimizer=optimizer)
@@ -455,8 +528,8 @@ class _Run:
         h = self.history
         h.loss.append(loss)
         if self.X_val is not None:
-            h.val_loss.append(float(_objective(self.spec, theta, self.X_val, self.Y_val, self.m)))
-            h.val_score.append(float(_score(self.spec, theta, self.X_val, self.Y_val)))
+            h.val_loss.append(float(_objective(self.spec, theta, self.X_val, self.Y_val, self.total, self.W_val)))
+            h.val_score.append(float(_score(self.spec, theta, self.X_val, self.Y_val, self.W_val)))
         h.time.append(time.perf_counter() - self.start)
         h.n_iter = k
         if self.verbose and k % self.verbose == 0:
@@ -506,7 +579,7 @@ class _Run:
     def descend(self, opt, plateau, epochs, batch_size, shuffle, rng, progress) -> None:
         from .optimizers import apply_updates
 
-        net, spec, X, Y, m = self.net, self.spec, self.X, self.Y, self.m
+        net, spec, X, Y, m, W, total_weight = self.net, self.spec, self.X, self.Y, self.m, self.W, self.total
         xp, be = net.backend.xp, net.backend
         theta = net.theta
         # Compiled where that pays (jax.jit on JAX; m_total and the spec are static).
@@ -524,20 +597,30 @@ class _Run:
                 total = None
                 for lo in range(0, m, batch_size):
                     hi = min(lo + batch_size, m)
+                    Wb = None
                     if shuffle:
                         idx = order[lo:hi]
                         Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
+                        if W is not None:
+                            Wb = xp.take(W, idx, axis=0)
                     elif lo == 0 and hi == m:
-                        Xb, Yb = X, Y
+                        Xb, Yb, Wb = X, Y, W
                     else:
                         Xb, Yb = X[lo:hi, ...], Y[lo:hi, ...]
-                    loss, grad = batch_loss_and_grad(spec, theta, Xb, Yb, m)
+                        if W is not None:
+                            Wb = W[lo:hi]
+                    if Wb is None:
+                        loss, grad = batch_loss_and_grad(spec, theta, Xb, Yb, m)
+                        term = loss * (hi - lo)
+                    else:
+                        loss, grad = batch_loss_and_grad(spec, theta, Xb, Yb, total_weight, Wb)
+                        # The epoch's loss weights each batch by its share of the total weight.
+                        term = loss * xp.sum(Wb)
                     updates, state = opt.update(grad, state, theta, scale=scale)
                     theta = apply_updates(theta, updates)
                     self.history.n_evaluations += 1
-                    term = loss * (hi - lo)
                     total = term if total is None else total + term
-                value = float(total / m)  # the one device->host sync of the epoch
+                value = float(total / total_weight)  # the one device->host sync of the epoch
                 if not math.isfinite(value):
                     theta = self._last_finite(start_theta, safe)
                     self.non_finite(f"at epoch {epoch}")
@@ -553,7 +636,7 @@ class _Run:
             if not self.history.stop_reason.startswith("non-finite"):
                 # The last update was never evaluated (its batch loss is from before it):
                 # one check at the end keeps a final overflow from slipping through.
-                if not _all_finite(theta) or not math.isfinite(float(loss_value(spec, theta, X, Y))):
+                if not _all_finite(theta) or not math.isfinite(float(loss_value(spec, theta, X, Y, W))):
                     theta = safe
                     self.non_finite(f"after the last update of epoch {self.history.n_iter}")
         finally:
@@ -563,7 +646,7 @@ class _Run:
     def _last_finite(self, start_theta, safe):
         """After an epoch with a non-finite loss: its starting theta if J is finite there, else ``safe``."""
         if _all_finite(start_theta) and math.isfinite(
-                float(loss_value(self.spec, start_theta, self.X, self.Y))):
+                float(loss_value(self.spec, start_theta, self.X, self.Y, self.W))):
             return start_theta
         return safe
 
@@ -571,7 +654,7 @@ class _Run:
     def solve(self, max_iter, gtol, ftol, memory, progress) -> None:
         from .solvers import minimize
 
-        spec, X, Y = self.spec, self.X, self.Y
+        spec, X, Y, W = self.spec, self.X, self.Y, self.W
         objective = self.net.objective  # loss_and_grad, compiled where that pays (JAX)
         method = self.history.optimizer
         word = "iteration"
@@ -587,7 +670,8 @@ class _Run:
             return None
 
         try:
-            result = minimize(lambda t: objective(spec, t, X, Y), self.net.theta, method=method,
+            fun = (lambda t: objective(spec, t, X, Y)) if W is None else (lambda t: objective(spec, t, X, Y, W))
+            result = minimize(fun, self.net.theta, method=method,
                               max_iter=max_iter, gtol=gtol, ftol=ftol, memory=memory, callback=callback)
         finally:
             bar.close()

@@ -191,14 +191,6 @@ def test_real_sample_weights_give_the_weighted_ridge_solution():
     np.testing.assert_allclose(reg.intercepts_[0][0], solution[3], rtol=1e-6)
 
 
-def test_weights_that_repetition_cannot_represent_raise_not_implemented():
-    X, y = _blobs()
-    w = np.full(len(y), 1.0)
-    w[0] = np.pi
-    with pytest.raises(NotImplementedError, match="not a rational number"):
-        BPClassifier((3,), optimizer="lbfgs", max_iter=2, backend="numpy").fit(X, y, sample_weight=w)
-
-
 def test_partial_fit_continues_adam_state_between_calls():
     # Linear regression (no hidden layer), full batch, no penalty: grad = [X^T r / m, mean(r)],
     # r = X w + b - y.  Two Adam steps by hand (Kingma & Ba, Algorithm 1), the second with
