@@ -650,6 +650,11 @@ class MLP:
         With ``sample_weight`` (shape (m,)), the weighted mean and the penalty divided
         by the total weight, as in :meth:`loss_and_grad`.
         """
+        from .distributed import DaskObjective, is_dask_array
+
+        if is_dask_array(X) and sample_weight is None:
+            t = self._theta if theta is None else self._to_device(theta, "theta")
+            return DaskObjective(self.spec, X, y).loss_and_score(t)[0]
         Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
         t = self._theta if theta is None else self._to_device(theta, "theta")
         return float(loss_value(self.spec, t, Xd, Y, w))
@@ -670,8 +675,13 @@ class MLP:
     def predict_proba(self, X):
         """Output activations (class probabilities for classifiers), shape (m, n_outputs).
 
-        Returns NumPy for NumPy input, an array of the backend for backend input.
+        Returns NumPy for NumPy input, an array of the backend for backend input, and a
+        lazy Dask array for Dask input.
         """
+        from .distributed import is_dask_array, predict_dask  # local: distributed imports network
+
+        if is_dask_array(X):
+            return predict_dask(self, X, "proba")
         return self._return_like(X, self.forward(X))
 
     def _predict_device(self, X):
@@ -689,8 +699,13 @@ class MLP:
         Returns
         -------
         array, shape (m,) — or (m, n_outputs) for multi-output regression.
-            NumPy for NumPy input, an array of the backend for backend input.
+            NumPy for NumPy input, an array of the backend for backend input, a lazy
+            Dask array for Dask input.
         """
+        from .distributed import is_dask_array, predict_dask
+
+        if is_dask_array(X):
+            return predict_dask(self, X, "predict")
         return self._return_like(X, self._predict_device(X))
 
     def score(self, X, y, sample_weight=None) -> float:
@@ -702,6 +717,11 @@ class MLP:
         R^2 = 1 - sum_i w_i (y_i - h_i)**2 / sum_i w_i (y_i - ybar_w)**2 with the
         weighted mean ybar_w.
         """
+        from .distributed import DaskObjective, is_dask_array
+
+        if is_dask_array(X) and sample_weight is None:
+            # Chunk-wise sums and one reduction; X is never gathered on the client.
+            return DaskObjective(self.spec, X, y).loss_and_score(self._theta)[1]
         xp = self.backend.xp
         Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
         if self.is_classifier:

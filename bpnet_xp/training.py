@@ -436,6 +436,20 @@ def fit(
     "non-finite loss" and a :class:`RuntimeWarning`; the network keeps the last
     parameters at which the loss was finite.
     """
+    from .distributed import is_dask_array
+
+    if is_dask_array(X) or is_dask_array(y):
+        # Data larger than memory: chunk-wise objective and streaming (bpnet_xp.distributed).
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not supported with dask arrays yet")
+        from .distributed import fit_dask
+
+        return fit_dask(net, X, y, optimizer, epochs=epochs, max_iter=max_iter, batch_size=batch_size,
+                        learning_rate=learning_rate, momentum=momentum, nesterov=nesterov, beta1=beta1,
+                        beta2=beta2, schedule=schedule, validation_fraction=validation_fraction,
+                        validation_data=validation_data, early_stopping=early_stopping, patience=patience,
+                        tol=tol, gtol=gtol, ftol=ftol, memory=memory, shuffle=shuffle, seed=seed,
+                        callbacks=callbacks, verbose=verbose, progress=progress)
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {list(OPTIMIZERS)}")
     epochs = _positive_int(epochs, "epochs")

@@ -19,12 +19,17 @@ python3 -m venv .venv
 # shellcheck disable=SC1091
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
-# The torch backend is required in CI. Pinned: an unpinned torch would pull the CUDA build.
+# The torch, jax and dask backends are required in CI. torch is pinned: an unpinned torch
+# would pull the multi-GB CUDA build. jax and dask install from wheels in ~20 s and ~10 s
+# (measured: benchmarks/results/dask-install.md), well inside CI's time.
 start=$(date +%s)
 python -m pip install --quiet "torch==2.13.0"
 echo "ci: torch==2.13.0 installed in $(( $(date +%s) - start )) s"
+start=$(date +%s)
+python -m pip install --quiet "jax==0.10.2" "dask[array,distributed]==2026.8.0"
+echo "ci: jax and dask installed in $(( $(date +%s) - start )) s"
 
-export BPNET_XP_REQUIRE_BACKENDS="${BPNET_XP_REQUIRE_BACKENDS:-numpy,array_api_strict,torch}"
+export BPNET_XP_REQUIRE_BACKENDS="${BPNET_XP_REQUIRE_BACKENDS:-numpy,array_api_strict,torch,jax,dask}"
 export MPLBACKEND=Agg
 echo "ci: BPNET_XP_REQUIRE_BACKENDS=$BPNET_XP_REQUIRE_BACKENDS"
 

@@ -55,6 +55,16 @@ def make_backend(name: str, device=None) -> bp.Backend:
         pytest.skip(f"backend {name!r} unavailable: {exc}")
 
 
+def import_or_skip(module: str, backend_name: str):
+    """``pytest.importorskip`` that fails instead when ``backend_name`` is required by CI."""
+    try:
+        return __import__(module, fromlist=["_"])
+    except ImportError as exc:
+        if backend_name in _required():
+            pytest.fail(f"required backend {backend_name!r} is unavailable: {exc}", pytrace=False)
+        pytest.skip(f"{module} not installed: {exc}", allow_module_level=True)
+
+
 @pytest.fixture(params=BACKEND_PARAMS, ids=[p[0] for p in BACKEND_PARAMS])
 def backend(request) -> bp.Backend:
     """Every backend (and device) the suite runs on."""

@@ -1,0 +1,880 @@
+"""Data-parallel training and prediction on Dask arrays (one machine or a cluster).
+
+When the training data outgrow one machine's memory, they can stay a Dask array
+chunked by rows: ``X`` of shape (m, n_inputs) cut into row blocks ``X_1 .. X_C``
+that live on the workers of a ``dask.distributed`` cluster (or are produced
+chunk by chunk from files).  Dask is only the *container* here.  The math on a
+chunk is the ordinary array-API code of :mod:`bpnet_xp.network`, run on each
+worker with the chunk's own library (NumPy chunks on CPU workers, CuPy chunks on
+GPU workers), found with ``array_namespace`` of the chunk.
+
+Why this works: the loss and gradient are sums over samples, so
+
+    J(theta) = (1/m) sum_c L_c(theta) + penalty(theta),   L_c = sum over the rows of chunk c,
+
+and the same for the gradient.  :func:`bpnet_xp.network.data_loss_and_grad`
+returns exactly ``L_c`` and its gradient for one block (summed, no 1/m, no
+penalty), and :func:`bpnet_xp.network.finish` turns the total into J.
+
+One full-batch evaluation (``DaskObjective.__call__``) is therefore
+
+1. ``theta`` (n_parameters floats) goes to every worker (``Client.scatter`` with
+   ``broadcast=True``; a graph literal under the local schedulers);
+2. one task per row chunk computes ``[L_c, dL_c/dtheta]``, a host float64 vector of
+   n_parameters + 1 numbers, next to its chunk;
+3. a tree reduction (``split_every`` vectors per node) adds the vectors up;
+4. the client receives ONE vector of n_parameters + 1 floats and finishes J and
+   its gradient with the network's library.
+
+So per evaluation only ``theta`` goes out and the small gradient comes back;
+the data never move.  The full-batch optimizers ("gd", "cg", "lbfgs" from
+:mod:`bpnet_xp.solvers`) keep ``theta``, their search directions and the L-BFGS
+history on the client, exactly as in memory.  The stochastic optimizers ("sgd",
+"adam") cannot map-reduce a mini-batch step, so they *stream*: each epoch visits
+the row chunks in an order drawn from the seeded host generator, pulls one chunk
+at a time to the client (the next one is already being computed on a worker),
+shuffles its rows and takes mini-batches from it.
+
+Nothing here calls ``compute()`` on ``X``: validation is a handful of scalar
+reductions computed once, training moves vectors of n_parameters floats, and
+:func:`predict_dask` returns a lazy Dask array.
+
+This is the one module besides :mod:`bpnet_xp.backend` that names Dask.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import uuid
+import warnings
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace
+from array_api_compat import device as _device
+
+from .backend import to_numpy
+from .network import data_loss_and_grad, finish, forward, penalty_and_grad
+
+__all__ = [
+    "is_dask_array",
+    "DaskObjective",
+    "dask_objective",
+    "fit_dask",
+    "predict_dask",
+    "make_dask_classification",
+]
+
+
+def is_dask_array(x: Any) -> bool:
+    """Whether ``x`` is a ``dask.array.Array``, without importing Dask.
+
+    Parameters
+    ----------
+    x : object
+
+    Returns
+    -------
+    bool
+    """
+    module = type(x).__module__
+    return (module == "dask.array" or module.startswith("dask.array.")) and hasattr(x, "chunks")
+
+
+# ---------------------------------------------------------------------------------------
+# Scheduler helpers.
+
+
+def _client():
+    """The ``dask.distributed`` Client that ``dask.compute`` would use now, or None.
+
+    None when distributed was never imported, no client exists, or the user
+    picked another scheduler (``dask.config.set(scheduler="threads")``).
+    """
+    if "distributed" not in sys.modules:
+        return None
+    import dask.base
+    from distributed import default_client
+
+    try:
+        client = default_client()
+    except ValueError:
+        return None
+    return client if dask.base.get_scheduler() == client.get else None
+
+
+def _theta_reference(theta_host: np.ndarray, client):
+    """How ``theta`` enters a task graph: a broadcast future, or a graph literal."""
+    if client is not None:
+        # Every worker needs theta once per evaluation: broadcast it up front instead
+        # of letting the first task's worker serve it to all the others.
+        return client.scatter(theta_host, broadcast=True, hash=False)
+    import dask
+
+    return dask.delayed(theta_host, name=f"bpnet-theta-{uuid.uuid4().hex}")
+
+
+# ---------------------------------------------------------------------------------------
+# Validation (metadata, then lazy scalar reductions computed once).
+
+
+def _require_dask():
+    try:
+        import dask.array as da
+    except ImportError:  # pragma: no cover - only reached when dask is missing
+        raise ImportError("training on dask arrays needs dask: pip install 'dask[array,distributed]'") from None
+    return da
+
+
+def _rows_known(chunks: tuple, what: str) -> None:
+    if any(isinstance(c, float) and math.isnan(c) for c in chunks):
+        raise ValueError(
+            f"{what} has unknown chunk sizes (NaN rows); call {what}.compute_chunk_sizes() first "
+            "(it computes only the sizes, not the data)"
+        )
+
+
+def _check_features(X, n_inputs: int):
+    """X: a 2-D numeric dask array of n_inputs columns, returned with the columns in one chunk."""
+    if X.ndim != 2:
+        hint = " (use X.reshape(-1, 1) for a single feature)" if X.ndim == 1 else ""
+        raise ValueError(f"X must be 2-D of shape (n_samples, {n_inputs}), got a {X.ndim}-D dask array "
+                         f"of shape {tuple(X.shape)}{hint}")
+    _rows_known(X.chunks[0], "X")
+    if X.shape[0] == 0:
+        raise ValueError("X is empty: it has 0 samples")
+    if X.shape[1] != n_inputs:
+        raise ValueError(f"X has {X.shape[1]} features but the network expects {n_inputs}")
+    if np.dtype(X.dtype).kind not in "biuf":
+        raise ValueError(f"X must be numeric, got dtype {X.dtype}")
+    if len(X.chunks[1]) > 1:
+        # A row block must hold whole samples; rechunking is lazy (no data are read here).
+        X = X.rechunk({1: -1})
+    return X
+
+
+def _targets_plan(y, X, n_outputs: int, classification: bool):
+    """Check y against X and the network; return (y, kind, lazy scalar checks).
+
+    kind says how a chunk of y becomes targets Y of shape (rows, n_outputs):
+    "onehot" (labels -> one-hot), "column" (a 1-D target or 0/1 label -> a column)
+    or "matrix" (already (rows, n_outputs)).
+    """
+    da = _require_dask()
+    K = n_outputs
+    if not is_dask_array(y):
+        if y is None:
+            raise ValueError("y is required: the targets or class labels of the rows of X")
+        host = np.asarray(y)
+        if host.dtype.kind not in "biuf":
+            raise ValueError(f"y must be numeric, got dtype {host.dtype}")
+        if host.ndim == 0 or host.shape[0] != X.shape[0]:
+            raise ValueError(f"y has {host.shape[0] if host.ndim else 0} samples but X has {X.shape[0]}")
+        # Host labels are cut along X's row chunks so that every block pairs with its rows.
+        y = da.from_array(host, chunks=(X.chunks[0],) + tuple((s,) for s in host.shape[1:]))
+    if y.ndim == 0:
+        raise ValueError("y must be 1-D or 2-D, got a 0-d array")
+    _rows_known(y.chunks[0], "y")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"y has {y.shape[0]} samples but X has {X.shape[0]}")
+    if y.chunks[0] != X.chunks[0]:
+        raise ValueError(
+            f"y's row chunks {y.chunks[0][:4]}{'...' if len(y.chunks[0]) > 4 else ''} do not match X's "
+            f"{X.chunks[0][:4]}{'...' if len(X.chunks[0]) > 4 else ''}: every row block of X needs its "
+            "labels in the same block; use y = y.rechunk({0: X.chunks[0]})"
+        )
+    if np.dtype(y.dtype).kind not in "biuf":
+        raise ValueError(f"y must be numeric, got dtype {y.dtype}")
+    if y.ndim == 2 and y.shape[1] == 1 and K == 1:
+        y = y[:, 0]
+    if y.ndim > 2:
+        raise ValueError(f"y must be 1-D or 2-D, got shape {tuple(y.shape)}")
+    checks = {}
+    if y.ndim == 2:
+        if y.shape[1] != K:
+            raise ValueError(f"y has {y.shape[1]} columns but the network has {K} outputs")
+        if len(y.chunks[1]) > 1:
+            y = y.rechunk({1: -1})
+        checks["y finite"] = da.isfinite(y).all()
+        if classification:
+            checks["y min"], checks["y max"] = y.min(), y.max()
+        return y, "matrix", checks
+    integral = np.dtype(y.dtype).kind in "biu"
+    if classification or (integral and K > 1):
+        if not integral:
+            checks["y integral"] = (da.isfinite(y) & (y == da.round(y))).all()
+        checks["labels min"], checks["labels max"] = y.min(), y.max()
+        return y, ("column" if K == 1 else "onehot"), checks
+    if K != 1:
+        raise ValueError(f"y is 1-D but the network has {K} outputs; pass y of shape (m, {K})")
+    checks["y finite"] = da.isfinite(y).all()
+    return y, "column", checks
+
+
+def _raise_on(values: dict, n_outputs: int, what_x: str = "X") -> None:
+    """Turn the computed scalar checks into the same ValueErrors as MLP.prepare."""
+    n_classes = max(n_outputs, 2)
+    if not bool(values.get("X finite", True)):
+        raise ValueError(f"{what_x} contains NaN or infinite values")
+    if not bool(values.get("y finite", True)):
+        raise ValueError("y contains NaN or infinite values")
+    if not bool(values.get("y integral", True)):
+        raise ValueError(f"class labels must be integers 0..{n_classes - 1}; y has non-integer values")
+    if "labels min" in values:
+        lo, hi = float(values["labels min"]), float(values["labels max"])
+        if lo < 0 or hi >= n_classes:
+            raise ValueError(
+                f"label {lo if lo < 0 else hi:g} is out of range: this network has {n_classes} classes, "
+                f"so labels must be 0..{n_classes - 1}"
+            )
+    if "y min" in values and (float(values["y min"]) < 0 or float(values["y max"]) > 1):
+        raise ValueError("y (targets of a classification loss) must lie in [0, 1]")
+
+
+# ---------------------------------------------------------------------------------------
+# What runs on a worker, next to a chunk: array API only, in the chunk's library.
+
+
+def _chunk_targets(xp, yb, kind: str, n_outputs: int, dtype, device):
+    if kind == "onehot":
+        labels = xp.reshape(xp.astype(yb, xp.int64), (-1, 1))
+        return xp.astype(labels == xp.arange(n_outputs, device=device), dtype)
+    if kind == "column":
+        return xp.reshape(xp.astype(yb, dtype), (-1, 1))
+    return xp.astype(yb, dtype)
+
+
+def _chunk_setup(Xb, yb, theta_host, kind, n_outputs):
+    """theta in the chunk's library and device, X in theta's dtype, Y as targets."""
+    xp = array_namespace(Xb)
+    where = _device(Xb)
+    theta = xp.asarray(theta_host, device=where)
+    if Xb.dtype != theta.dtype:
+        Xb = xp.astype(Xb, theta.dtype)
+    Y = None if yb is None else _chunk_targets(xp, yb, kind, n_outputs, theta.dtype, where)
+    return xp, theta, Xb, Y
+
+
+def _chunk_sums(Xb, yb, theta_host, *, spec, kind, n_outputs):
+    """[L_c, dL_c/dtheta] of one row block as a host float64 array of shape (1, n_parameters + 1)."""
+    xp, theta, Xb, Y = _chunk_setup(Xb, yb, theta_host, kind, n_outputs)
+    loss_sum, grad_sum = data_loss_and_grad(spec, theta, Xb, Y)
+    terms = xp.concat([xp.reshape(loss_sum, (1,)), grad_sum])
+    # Back to the host on the worker: the reduction adds small host vectors, and the
+    # client needs no GPU library to read the result.
+    return np.reshape(np.asarray(to_numpy(terms), dtype=np.float64), (1, -1))
+
+
+def _chunk_metrics(Xb, yb, theta_host, *, spec, kind, n_outputs):
+    """Validation terms of one block, float64 host row: [L_c, hits] or [L_c, ss_res, sum y, sum y^2]."""
+    xp, theta, Xb, Y = _chunk_setup(Xb, yb, theta_host, kind, n_outputs)
+    Z, A = forward(spec, theta, Xb)
+    parts = [xp.reshape(spec.loss.value(Z, A, Y), (1,))]
+    if spec.loss.classification:
+        if A.shape[1] == 1:
+            hit = (A[:, 0] >= 0.5) == (Y[:, 0] >= 0.5)
+        else:
+            hit = xp.argmax(A, axis=1) == xp.argmax(Y, axis=1)
+        parts.append(xp.reshape(xp.sum(xp.astype(hit, A.dtype)), (1,)))
+    else:
+        parts += [xp.sum((Y - A) ** 2, axis=0), xp.sum(Y, axis=0), xp.sum(Y * Y, axis=0)]
+    return np.reshape(np.asarray(to_numpy(xp.concat(parts)), dtype=np.float64), (1, -1))
+
+
+def _predict_block(Xb, theta_host, *, spec, what):
+    """Predictions of one block, in the block's library."""
+    xp, theta, Xb, _ = _chunk_setup(Xb, None, theta_host, None, None)
+    _, A = forward(spec, theta, Xb)
+    if what == "proba":
+        return A
+    if spec.loss.classification:
+        if A.shape[1] == 1:
+            return xp.astype(A[:, 0] >= 0.5, xp.int64)
+        return xp.argmax(A, axis=1)
+    return A[:, 0] if A.shape[1] == 1 else A
+
+
+# ---------------------------------------------------------------------------------------
+# The full-batch objective.
+
+
+class DaskObjective:
+    """J(theta) and its gradient over a row-chunked Dask array, by map-reduce.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The network structure (``net.spec``).
+    X : dask array, shape (m, n_inputs)
+        Chunked by rows; column chunks are merged lazily.
+    y : dask array (or NumPy array), shape (m,) or (m, n_outputs)
+        Class labels or targets, with the same row chunks as X.  NumPy labels are
+        cut along X's row chunks (and, on a distributed cluster, sent to it once).
+    n_outputs : int, optional
+        Defaults to ``spec.layer_sizes[-1]``.
+    classification : bool, optional
+        Defaults to ``spec.loss.classification``.
+    split_every : int
+        Fan-in of the tree reduction.
+    validate : bool
+        Check shapes, finiteness and label range once, now (a few scalar
+        reductions; X itself is never gathered).
+
+    Calling the object with ``theta`` (an array of any backend, shape
+    (n_parameters,)) returns ``(loss, grad)``: a 0-d array and an array of shape
+    (n_parameters,), both of theta's library, device and dtype, equal to
+    :func:`bpnet_xp.network.loss_and_grad` on the whole data.
+    """
+
+    def __init__(self, spec, X, y, *, n_outputs=None, classification=None, split_every: int = 8,
+                 validate: bool = True):
+        da = _require_dask()
+        if not is_dask_array(X):
+            raise ValueError(f"X must be a dask array, got {type(X).__module__}.{type(X).__name__}")
+        self.spec = spec
+        self.n_outputs = int(spec.layer_sizes[-1] if n_outputs is None else n_outputs)
+        self.classification = bool(spec.loss.classification if classification is None else classification)
+        if isinstance(split_every, bool) or not isinstance(split_every, (int, np.integer)) or split_every < 2:
+            raise ValueError(f"split_every must be an integer >= 2, got {split_every!r}")
+        self.split_every = int(split_every)
+        X = _check_features(X, spec.layer_sizes[0])
+        host_y = y is not None and not is_dask_array(y)
+        y, self.kind, checks = _targets_plan(y, X, self.n_outputs, self.classification)
+        client = _client()
+        if host_y and client is not None:
+            # Labels that came from the client go to the cluster once, not once per evaluation.
+            y = client.persist(y)
+        self.X, self.y = X, y
+        self.n_samples = int(X.shape[0])
+        self.n_chunks = len(X.chunks[0])
+        self.n_evaluations = 0
+        if validate:
+            import dask
+
+            checks["X finite"] = da.isfinite(X).all()
+            (values,) = dask.compute(checks)  # one pass over the data, scalars back
+            _raise_on(values, self.n_outputs)
+
+    # -- the graph of one evaluation ------------------------------------------------------
+    def _reduce(self, function, theta, width: int):
+        """Sum over chunks of ``function(X_c, y_c, theta)``, a host float64 vector of ``width``."""
+        import dask
+        import dask.array as da
+
+        theta_host = np.asarray(to_numpy(theta))
+        client = _client()
+        theta_ref = _theta_reference(theta_host, client)
+        y_index = "i" if self.y.ndim == 1 else "ik"
+        parts = da.blockwise(
+            function, "ij", self.X, "ij", self.y, y_index, theta_ref, None,
+            spec=self.spec, kind=self.kind, n_outputs=self.n_outputs,
+            adjust_chunks={"i": 1, "j": width}, dtype=np.float64,
+            meta=np.empty((0, 0), dtype=np.float64), concatenate=True,
+            name=f"bpnet-chunk-{uuid.uuid4().hex}",
+        )
+        total = parts.sum(axis=0, split_every=self.split_every)
+        (result,) = dask.compute(total)
+        del theta_ref  # releases the broadcast copies on the workers
+        return np.asarray(result, dtype=np.float64)
+
+    def sums(self, theta) -> np.ndarray:
+        """``[sum_c L_c, sum_c dL_c/dtheta]``: host float64, shape (n_parameters + 1,)."""
+        self.n_evaluations += 1
+        return self._reduce(_chunk_sums, theta, self.spec.n_parameters + 1)
+
+    def __call__(self, theta):
+        xp = array_namespace(theta)
+        total = self.sums(theta)
+        where = _device(theta)
+        loss_sum = xp.asarray(total[0], dtype=theta.dtype, device=where)
+        grad_sum = xp.asarray(total[1:], dtype=theta.dtype, device=where)
+        return finish(self.spec, theta, loss_sum, grad_sum, self.n_samples)
+
+    def loss_and_score(self, theta, m_train: int | None = None) -> tuple[float, float]:
+        """Validation loss (penalty with ``m_train`` samples) and accuracy or R^2, as floats."""
+        K = self.n_outputs
+        width = 2 if self.spec.loss.classification else 1 + 3 * K
+        total = self._reduce(_chunk_metrics, theta, width)
+        m = self.n_samples
+        loss = total[0] / m
+        if self.spec.l2 != 0:
+            theta_host = np.asarray(to_numpy(theta), dtype=np.float64)
+            loss += float(penalty_and_grad(self.spec, theta_host, m if m_train is None else m_train)[0])
+        if self.spec.loss.classification:
+            return float(loss), float(total[1] / m)
+        ss_res, sum_y, sum_y2 = total[1:1 + K], total[1 + K:1 + 2 * K], total[1 + 2 * K:]
+        ss_tot = np.maximum(sum_y2 - sum_y * sum_y / m, 0.0)
+        # Cancellation leaves rounding noise where the target is constant: treat that as 0.
+        constant = ss_tot <= 64 * np.finfo(np.float64).eps * np.maximum(sum_y2, 1e-300)
+        r2 = np.where(constant, (ss_res == 0).astype(np.float64), 1 - ss_res / np.where(constant, 1.0, ss_tot))
+        return float(loss), float(np.mean(r2))
+
+
+def dask_objective(spec, X, y, *, n_outputs=None, classification=None, split_every: int = 8):
+    """``fun(theta) -> (loss, grad)`` over a row-chunked Dask array (see :class:`DaskObjective`).
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+    X : dask array, shape (m, n_inputs), chunked by rows
+    y : dask array, shape (m,) or (m, n_outputs), with X's row chunks
+    n_outputs : int, optional
+    classification : bool, optional
+    split_every : int
+
+    Returns
+    -------
+    DaskObjective
+        A callable: ``loss, grad = fun(theta)``, loss a 0-d array, grad of shape
+        (n_parameters,), in theta's library; the mean loss over all m rows plus
+        the L2 penalty, as :func:`bpnet_xp.network.loss_and_grad`.
+    """
+    return DaskObjective(spec, X, y, n_outputs=n_outputs, classification=classification,
+                         split_every=split_every)
+
+
+# ---------------------------------------------------------------------------------------
+# Prediction.
+
+
+def predict_dask(net, X, what: str = "predict"):
+    """Lazy predictions for a Dask array X, one task per row chunk.
+
+    Parameters
+    ----------
+    net : MLP
+    X : dask array, shape (m, n_inputs)
+    what : {"predict", "proba"}
+        "proba": the output activations, shape (m, n_outputs), in the network's
+        dtype.  "predict": class labels (int64, shape (m,)) for classifiers, the
+        outputs (shape (m,) or (m, n_outputs)) for regression, as :meth:`MLP.predict`.
+
+    Returns
+    -------
+    dask array
+        Not computed; each block is computed in its chunk's library (NumPy or CuPy).
+    """
+    da = _require_dask()
+    import dask
+    from dask.base import tokenize
+
+    if what not in ("predict", "proba"):
+        raise ValueError(f"what must be 'predict' or 'proba', got {what!r}")
+    if not is_dask_array(X):
+        raise ValueError(f"X must be a dask array, got {type(X).__module__}.{type(X).__name__}")
+    X = _check_features(X, net.n_inputs)
+    spec, K = net.spec, net.n_outputs
+    theta_host = np.asarray(to_numpy(net.theta))
+    theta_ref = dask.delayed(theta_host, name=f"bpnet-theta-{tokenize(theta_host)}")
+    meta_xp = array_namespace(X._meta)
+    float_dtype = getattr(meta_xp, net.dtype)
+    if what == "proba" or (not net.is_classifier and K > 1):
+        meta = meta_xp.empty((0, 0), dtype=float_dtype)
+        return da.map_blocks(_predict_block, X, theta_ref, spec=spec, what=what,
+                             chunks=(X.chunks[0], (K,)), dtype=float_dtype, meta=meta)
+    dtype = meta_xp.int64 if net.is_classifier else float_dtype
+    return da.map_blocks(_predict_block, X, theta_ref, spec=spec, what=what, drop_axis=1,
+                         chunks=(X.chunks[0],), dtype=dtype, meta=meta_xp.empty((0,), dtype=dtype))
+
+
+# ---------------------------------------------------------------------------------------
+# Training.
+
+
+def _run_class():
+    from .training import _Run
+
+    class _DaskRun(_Run):
+        """training._Run with the validation metrics computed by a DaskObjective."""
+
+        def __init__(self, *args, val_metrics=None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.val_metrics = val_metrics
+
+        def record(self, k, total, theta, loss, word):
+            if self.val_metrics is not None:
+                value, score = self.val_metrics(theta)
+                self.history.val_loss.append(value)
+                self.history.val_score.append(score)
+            return super().record(k, total, theta, loss, word)
+
+    return _DaskRun
+
+
+def _check_fit_options(optimizer, epochs, max_iter, patience, verbose, tol, validation_fraction,
+                       validation_data, callbacks):
+    from .training import OPTIMIZERS, _positive_int
+
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {list(OPTIMIZERS)}")
+    epochs = _positive_int(epochs, "epochs")
+    max_iter = _positive_int(max_iter, "max_iter")
+    patience = _positive_int(patience, "patience")
+    if isinstance(verbose, bool):
+        verbose = int(verbose)
+    if not isinstance(verbose, (int, np.integer)) or verbose < 0:
+        raise ValueError(f"verbose must be a non-negative integer, got {verbose!r}")
+    tol = float(tol)
+    if not math.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol must be a finite number >= 0, got {tol}")
+    if float(validation_fraction) != 0.0:
+        raise ValueError(
+            "validation_fraction is not supported for dask arrays (a random split would shuffle X "
+            "across the cluster); pass validation_data=(X_val, y_val) instead"
+        )
+    if callable(callbacks):
+        callbacks = (callbacks,)
+    callbacks = tuple(callbacks)
+    for cb in callbacks:
+        if not callable(cb):
+            raise ValueError(f"callbacks must be callables callback(epoch, net, history), got {cb!r}")
+    return epochs, max_iter, patience, int(verbose), tol, callbacks
+
+
+def fit_dask(
+    net,
+    X,
+    y,
+    optimizer: str = "lbfgs",
+    *,
+    epochs: int = 200,
+    max_iter: int = 100,
+    batch_size: Any = "auto",
+    learning_rate: Any = None,
+    momentum: float = 0.9,
+    nesterov: bool = False,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    schedule: Any = "constant",
+    validation_fraction: float = 0.0,
+    validation_data: Any = None,
+    early_stopping: bool = False,
+    patience: int = 10,
+    tol: float = 1e-4,
+    gtol: float = 1e-6,
+    ftol: float = 1e-12,
+    memory: int = 10,
+    shuffle: bool = True,
+    seed: Any = None,
+    callbacks: Any = (),
+    verbose: int = 0,
+    progress: bool = False,
+    split_every: int = 8,
+):
+    """Train ``net`` on a row-chunked Dask array; sets ``net.theta`` and ``net.history``.
+
+    The options are those of :func:`bpnet_xp.training.fit`, with these differences:
+
+    * "gd" with the full batch (its default), "cg" and "lbfgs" evaluate J and its
+      gradient by map-reduce over the row chunks (:class:`DaskObjective`): the
+      same numbers as the in-memory training up to rounding, so the same
+      history.
+    * "sgd", "adam" (and "gd" with a ``batch_size`` smaller than m) stream: each
+      epoch visits the chunks in a shuffled order from the seeded host
+      generator, pulls one chunk at a time to the client, shuffles its rows and
+      takes mini-batches of ``batch_size`` rows from it.  A batch never spans
+      two chunks (the last batch of a chunk may be smaller; a ``batch_size``
+      above the chunk size means one batch per chunk), so the batches differ from
+      those of the in-memory training.
+    * ``validation_fraction`` is not supported (it would shuffle X across the
+      cluster); ``validation_data`` may be NumPy/backend arrays or Dask arrays.
+
+    Parameters
+    ----------
+    net : MLP
+        Its backend holds theta on the client (NumPy, CuPy, ...); a "dask"-backend
+        network is trained through a NumPy copy of theta.
+    X : dask array, shape (m, n_inputs)
+        Chunked by rows (column chunks are merged lazily).
+    y : dask array or NumPy array, shape (m,) or (m, n_outputs)
+        Class labels or targets; a Dask array needs X's row chunks.
+    optimizer : {"lbfgs", "cg", "gd", "sgd", "adam"}
+    split_every : int
+        Fan-in of the tree reduction of the full-batch evaluations.
+    **options
+        As :func:`bpnet_xp.training.fit`.
+
+    Returns
+    -------
+    History
+        Also stored as ``net.history``; ``n_evaluations`` counts full-batch
+        evaluations (map-reduce passes) or mini-batches.
+    """
+    from .training import _make_optimizer, _Progress, _rng
+
+    epochs, max_iter, patience, verbose, tol, callbacks = _check_fit_options(
+        optimizer, epochs, max_iter, patience, verbose, tol, validation_fraction, validation_data, callbacks)
+    if not is_dask_array(X):
+        raise ValueError("fit_dask needs X as a dask array" + (
+            "; y is a dask array, so pass X as one too (da.from_array(X, chunks=...))" if is_dask_array(y) else ""))
+
+    # The client-side math needs computed arrays: a "dask"-backend network trains a NumPy copy.
+    work = net.copy(backend="numpy") if net.backend.is_lazy else net
+    objective = DaskObjective(work.spec, X, y, split_every=split_every)
+    m = objective.n_samples
+
+    X_val = Y_val = val_metrics = None
+    if validation_data is not None:
+        try:
+            Xv, yv = validation_data
+        except (TypeError, ValueError):
+            raise ValueError("validation_data must be a pair (X_val, y_val)") from None
+        if yv is None:
+            raise ValueError("validation_data needs targets y_val")
+        if is_dask_array(Xv):
+            val = DaskObjective(work.spec, Xv, yv, split_every=split_every)
+            val_metrics = lambda theta: val.loss_and_score(theta, m)  # noqa: E731
+        else:
+            X_val, Y_val = work.prepare(Xv, yv)
+
+    run = _run_class()(work, objective.X, None, X_val, Y_val, optimizer, early_stopping, patience, tol,
+                       callbacks, verbose, val_metrics=val_metrics)
+    if optimizer in ("cg", "lbfgs"):
+        _solve(run, objective, max_iter, gtol, ftol, memory, _Progress(progress, max_iter, "iteration"))
+    else:
+        rng = _rng(seed, net)
+        if batch_size == "auto":
+            batch_size = None if optimizer == "gd" else min(200, m)
+        elif batch_size is not None:
+            from .training import _positive_int
+
+            batch_size = _positive_int(batch_size, "batch_size")
+        batch_size = m if batch_size is None else min(batch_size, m)
+        rows = [int(r) for r in objective.X.chunks[0]]
+        n_batches = 1 if batch_size == m else sum(-(-r // batch_size) for r in rows)
+        opt, plateau = _make_optimizer(optimizer, learning_rate, schedule, momentum, nesterov,
+                                       beta1, beta2, n_batches)
+        bar = _Progress(progress, epochs, "epoch")
+        if batch_size == m:
+            _descend_full(run, objective, opt, plateau, epochs, bar)
+        else:
+            _descend_stream(run, objective, opt, plateau, epochs, batch_size, bool(shuffle), rng, bar)
+    if work is not net:
+        net.theta = to_numpy(work.theta)
+    net.history = run.history
+    return run.history
+
+
+def _solve(run, objective, max_iter, gtol, ftol, memory, bar) -> None:
+    """training._Run.solve with the map-reduce objective."""
+    from .solvers import minimize
+
+    method = run.history.optimizer
+    stopped = [False]
+
+    def callback(iteration, theta, loss):
+        bar.update(loss)
+        k = len(run.history.loss) + 1
+        if run.record(k, max_iter, theta, float(loss), "iteration"):
+            stopped[0] = True
+            return True
+        return None
+
+    try:
+        result = minimize(objective, run.net.theta, method=method, max_iter=max_iter, gtol=gtol,
+                          ftol=ftol, memory=memory, callback=callback)
+    finally:
+        bar.close()
+    h = run.history
+    h.loss = [float(v) for v in result.losses]
+    h.n_iter = int(result.n_iter)
+    h.n_evaluations = int(result.n_evaluations)
+    if not stopped[0]:
+        h.stop_reason = result.stop_reason
+    if result.stop_reason.startswith("non-finite"):
+        h.stop_reason = result.stop_reason
+        warnings.warn(f"{result.stop_reason}; the network keeps the last parameters with a finite loss",
+                      RuntimeWarning, stacklevel=4)
+    run.finish(result.theta)
+
+
+def _finite_everywhere(objective, theta) -> bool:
+    xp = array_namespace(theta)
+    if not bool(xp.all(xp.isfinite(theta))):
+        return False
+    return math.isfinite(float(objective(theta)[0]))
+
+
+def _descend_full(run, objective, opt, plateau, epochs, bar) -> None:
+    """Full-batch gradient steps, each gradient one map-reduce pass (as training's "gd")."""
+    from .optimizers import apply_updates
+
+    theta = run.net.theta
+    state = opt.init(theta)
+    scale = 1.0
+    safe = theta
+    try:
+        for epoch in range(1, epochs + 1):
+            start_theta = theta
+            loss, grad = objective(theta)
+            updates, state = opt.update(grad, state, theta, scale=scale)
+            theta = apply_updates(theta, updates)
+            run.history.n_evaluations += 1
+            value = float(loss)
+            if not math.isfinite(value):
+                # J(start_theta) itself is not finite: go back to the last finite point.
+                theta = safe
+                run.non_finite(f"at epoch {epoch}")
+                break
+            safe = start_theta
+            bar.update(value)
+            if run.record(epoch, epochs, theta, value, "epoch"):
+                break
+            if plateau is not None:
+                scale = plateau.scale(run.history.val_loss[-1] if run.history.val_loss else value)
+        else:
+            run.history.stop_reason = "maximum epochs reached"
+            if not _finite_everywhere(objective, theta):
+                theta = safe
+                run.non_finite(f"after the last update of epoch {epochs}")
+    finally:
+        bar.close()
+    run.finish(theta)
+
+
+class _ChunkFeed:
+    """Row blocks of (X, y) pulled to the client one at a time.
+
+    On a distributed cluster the next block is requested as a future while the
+    current one is used: it is computed (or already held) on a worker and crosses
+    to the client only when asked for, so the client holds one block at a time.
+    """
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+        self.client = _client()
+
+    def request(self, index: int):
+        pair = (self.X.blocks[index], self.y.blocks[index])
+        if self.client is not None:
+            return self.client.compute(list(pair))
+        return pair
+
+    def receive(self, handle):
+        if self.client is not None:
+            return tuple(f.result() for f in handle)
+        import dask
+
+        return dask.compute(*handle)
+
+
+def _descend_stream(run, objective, opt, plateau, epochs, batch_size, shuffle, rng, bar) -> None:
+    """Mini-batch epochs streamed over the row chunks (as training's descend, chunk by chunk)."""
+    from .optimizers import apply_updates
+    from .training import _batch_loss_and_grad
+
+    net, spec, m = run.net, run.spec, objective.n_samples
+    xp, be = net.backend.xp, net.backend
+    feed = _ChunkFeed(objective.X, objective.y)
+    n_chunks = objective.n_chunks
+    sizes = [int(r) for r in objective.X.chunks[0]]
+    theta = net.theta
+    state = opt.init(theta)
+    scale = 1.0
+    safe = theta
+    try:
+        for epoch in range(1, epochs + 1):
+            start_theta = theta
+            order = rng.permutation(n_chunks) if shuffle else np.arange(n_chunks)
+            order = [int(c) for c in order if sizes[c] > 0]
+            total = None
+            pending = feed.request(order[0])
+            for position in range(len(order)):
+                Xc, yc = feed.receive(pending)
+                pending = feed.request(order[position + 1]) if position + 1 < len(order) else None
+                Xd, Yd = net.prepare(Xc, yc)
+                del Xc, yc
+                rows = Xd.shape[0]
+                if shuffle:
+                    index = be.asarray(rng.permutation(rows))
+                for lo in range(0, rows, batch_size):
+                    hi = min(lo + batch_size, rows)
+                    if shuffle:
+                        Xb, Yb = xp.take(Xd, index[lo:hi], axis=0), xp.take(Yd, index[lo:hi], axis=0)
+                    else:
+                        Xb, Yb = Xd[lo:hi, ...], Yd[lo:hi, ...]
+                    loss, grad = _batch_loss_and_grad(spec, theta, Xb, Yb, m)
+                    updates, state = opt.update(grad, state, theta, scale=scale)
+                    theta = apply_updates(theta, updates)
+                    run.history.n_evaluations += 1
+                    term = loss * (hi - lo)
+                    total = term if total is None else total + term
+                Xd = Yd = Xb = Yb = None  # one block on the client at a time
+            value = float(total / m)
+            if not math.isfinite(value):
+                theta = start_theta if _finite_everywhere(objective, start_theta) else safe
+                run.non_finite(f"at epoch {epoch}")
+                break
+            safe = start_theta
+            bar.update(value)
+            if run.record(epoch, epochs, theta, value, "epoch"):
+                break
+            if plateau is not None:
+                scale = plateau.scale(run.history.val_loss[-1] if run.history.val_loss else value)
+        else:
+            run.history.stop_reason = "maximum epochs reached"
+            if not _finite_everywhere(objective, theta):
+                theta = safe
+                run.non_finite(f"after the last update of epoch {epochs}")
+    finally:
+        bar.close()
+    run.finish(theta)
+
+
+# ---------------------------------------------------------------------------------------
+# A large synthetic data set built chunk by chunk (tests, benchmark, README guide).
+
+
+def _synthetic_block(block_id=None, *, rows, n_features, seed, value_dtype):
+    index = block_id[0]
+    rng = np.random.default_rng([seed, index])
+    return rng.standard_normal((rows[index], n_features)).astype(value_dtype, copy=False)
+
+
+def _synthetic_labels(Xb, *, coef, seed, noise, block_id=None):
+    # The noise stream is a different child of the seed than the features' stream.
+    rng = np.random.default_rng([seed, block_id[0], 1])
+    score = np.asarray(Xb, dtype=np.float64) @ coef + noise * rng.standard_normal(Xb.shape[0])
+    return (score > 0).astype(np.int64)
+
+
+def make_dask_classification(n_samples: int = 1_000_000, n_features: int = 100, *, chunk_rows: int = 100_000,
+                             noise: float = 0.5, seed: int = 0, dtype: str = "float64"):
+    """A seeded two-class data set as lazy Dask arrays, generated chunk by chunk.
+
+    Row block c of X is standard normal from ``numpy.random.default_rng([seed, c])``;
+    the label of a row x is ``x . w + noise * e > 0`` with ``w`` a fixed unit vector
+    drawn from ``default_rng([seed])`` and ``e`` standard normal noise.  Nothing is
+    generated until a block is computed, and then on the worker that computes it,
+    so the data set never exists on the client; ``X.compute()`` gives the same
+    numbers as NumPy in one process (for a reference run).
+
+    Parameters
+    ----------
+    n_samples, n_features : int
+    chunk_rows : int
+        Rows per block (the last block may be smaller).
+    noise : float
+        Standard deviation of the label noise (0 gives linearly separable data).
+    seed : int
+    dtype : {"float64", "float32"}
+
+    Returns
+    -------
+    X : dask array, shape (n_samples, n_features), chunks (chunk_rows, n_features)
+    y : dask array of int64 labels 0/1, shape (n_samples,), chunks (chunk_rows,)
+    """
+    da = _require_dask()
+    for name, value in (("n_samples", n_samples), ("n_features", n_features), ("chunk_rows", chunk_rows)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    rows = tuple(min(chunk_rows, n_samples - start) for start in range(0, n_samples, chunk_rows))
+    X = da.map_blocks(_synthetic_block, rows=rows, n_features=n_features, seed=seed, value_dtype=np.dtype(dtype),
+                      chunks=(rows, (n_features,)), dtype=np.dtype(dtype), meta=np.empty((0, 0), dtype=dtype),
+                      name=f"bpnet-synthetic-X-{seed}-{n_samples}-{n_features}-{chunk_rows}-{dtype}")
+    coef = np.random.default_rng([seed]).standard_normal(n_features)
+    coef /= np.linalg.norm(coef)
+    y = da.map_blocks(_synthetic_labels, X, coef=coef, seed=seed, noise=float(noise), drop_axis=1,
+                      dtype=np.int64, meta=np.empty((0,), dtype=np.int64))
+    return X, y
