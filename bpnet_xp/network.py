@@ -467,11 +467,7 @@ class MLP:
         if shape[1] != self.n_inputs:
             raise ValueError(f"X has {shape[1]} features but the network expects {self.n_inputs}")
         Xd = self._to_device(X, "X")
-        if self.backend.is_lazy:
-            return Xd
-        xp = self.backend.xp
-        if not bool(xp.all(xp.isfinite(Xd))):
-            raise ValueError("X contains NaN or infinite values")
+        self._check_finite(Xd, "X")
         return Xd
 
     def _check_y(self, y, m: int):
@@ -590,8 +586,7 @@ class MLP:
         if self.backend.is_lazy:
             return w
         xp = self.backend.xp
-        if not bool(xp.all(xp.isfinite(w))):
-            raise ValueError("sample_weight contains NaN or infinite values")
+        self._check_finite(w, "sample_weight")
         if not bool(xp.all(w >= 0)):
             raise ValueError(f"sample_weight must be non-negative; its smallest value is {float(xp.min(w)):g}")
         if not bool(xp.any(w > 0)):
