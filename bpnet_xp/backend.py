@@ -232,6 +232,28 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
+def inplace_namespace(x: Any):
+    """The array library itself when ``x`` can be updated in place with ``out=`` (NumPy,
+    CuPy, PyTorch), else ``None`` (JAX arrays are immutable; array-api-strict and Dask
+    have no ``out=``).
+
+    The array API standard has no ``out=`` and no in-place guarantee, so the compute
+    code never relies on either; this is the one door through which a hot loop (the
+    fused optimizer step of :mod:`bpnet_xp.optimizers`) may reuse its own buffers on
+    the libraries where that saves allocations.  Each such use keeps the generic
+    pure path as the reference it is tested against.
+    """
+    try:
+        name = _library_name(x)
+    except TypeError:
+        return None
+    if name == "numpy":
+        return np
+    if name in ("cupy", "torch"):
+        return importlib.import_module(name)
+    return None
+
+
 def is_concrete(x: Any) -> bool:
     """Whether ``bool(...)``/``float(...)`` of a reduction of ``x`` can be taken now.
 

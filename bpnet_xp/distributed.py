@@ -698,7 +698,6 @@ def _finite_everywhere(objective, theta) -> bool:
 
 def _descend_full(run, objective, opt, plateau, epochs, bar) -> None:
     """Full-batch gradient steps, each gradient one map-reduce pass (as training's "gd")."""
-    from .optimizers import apply_updates
 
     theta = run.net.theta
     state = opt.init(theta)
@@ -708,8 +707,7 @@ def _descend_full(run, objective, opt, plateau, epochs, bar) -> None:
         for epoch in range(1, epochs + 1):
             start_theta = theta
             loss, grad = objective(theta)
-            updates, state = opt.update(grad, state, theta, scale=scale)
-            theta = apply_updates(theta, updates)
+            theta, state = opt.step(grad, state, theta, scale=scale)
             run.history.n_evaluations += 1
             value = float(loss)
             if not math.isfinite(value):
@@ -761,7 +759,6 @@ class _ChunkFeed:
 
 def _descend_stream(run, objective, opt, plateau, epochs, batch_size, shuffle, rng, bar) -> None:
     """Mini-batch epochs streamed over the row chunks (as training's descend, chunk by chunk)."""
-    from .optimizers import apply_updates
     from .training import _batch_loss_and_grad
 
     net, spec, m = run.net, run.spec, objective.n_samples
@@ -795,8 +792,7 @@ def _descend_stream(run, objective, opt, plateau, epochs, batch_size, shuffle, r
                     else:
                         Xb, Yb = Xd[lo:hi, ...], Yd[lo:hi, ...]
                     loss, grad = _batch_loss_and_grad(spec, theta, Xb, Yb, m)
-                    updates, state = opt.update(grad, state, theta, scale=scale)
-                    theta = apply_updates(theta, updates)
+                    theta, state = opt.step(grad, state, theta, scale=scale)
                     run.history.n_evaluations += 1
                     term = loss * (hi - lo)
                     total = term if total is None else total + term

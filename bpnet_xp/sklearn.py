@@ -490,7 +490,6 @@ class _BaseBP(BaseEstimator):
         With ``sample_weight`` each batch is weighted as in :func:`bpnet_xp.training.fit`,
         the penalty divided by the total weight of this call's data.
         """
-        from .optimizers import apply_updates
         from .training import _batch_loss_and_grad
 
         Xd, Yd = net.prepare(X, y)
@@ -523,8 +522,7 @@ class _BaseBP(BaseEstimator):
             else:
                 loss, grad = _batch_loss_and_grad(spec, theta, Xb, Yb, total_weight, Wb)
                 term = loss * xp.sum(Wb)
-            updates, state = opt.update(grad, state, theta)
-            theta = apply_updates(theta, updates)
+            theta, state = opt.step(grad, state, theta)
             total = term if total is None else total + term
         value = float(total / total_weight)
         if not math.isfinite(value) or not bool(xp.all(xp.isfinite(theta))):

@@ -591,7 +591,6 @@ class _Run:
 
     # -- stochastic: epochs of mini-batches ----------------------------------------------------
     def descend(self, opt, plateau, epochs, batch_size, shuffle, rng, progress) -> None:
-        from .optimizers import apply_updates
 
         net, spec, X, Y, m, W, total_weight = self.net, self.spec, self.X, self.Y, self.m, self.W, self.total
         xp, be = net.backend.xp, net.backend
@@ -630,8 +629,7 @@ class _Run:
                         loss, grad = batch_loss_and_grad(spec, theta, Xb, Yb, total_weight, Wb)
                         # The epoch's loss weights each batch by its share of the total weight.
                         term = loss * xp.sum(Wb)
-                    updates, state = opt.update(grad, state, theta, scale=scale)
-                    theta = apply_updates(theta, updates)
+                    theta, state = opt.step(grad, state, theta, scale=scale)
                     self.history.n_evaluations += 1
                     total = term if total is None else total + term
                 value = float(total / total_weight)  # the one device->host sync of the epoch

@@ -284,3 +284,25 @@ def test_update_is_pure(backend):
     np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
     np.testing.assert_array_equal(to_numpy(state.mu), np.zeros(4))
     assert math.isfinite(float(to_numpy(a)[0]))
+
+
+@pytest.mark.parametrize("make", [lambda: opt.adam(0.01), lambda: opt.sgd(0.1, momentum=0.9, nesterov=True)],
+                         ids=["adam", "sgd-nesterov"])
+def test_fused_step_is_bit_identical_to_update_and_apply(backend, make):
+    """The fused (in-place where the library allows) step against the pure reference path."""
+    optimizer = make()
+    rng = np.random.default_rng(0)
+    grads = [rng.standard_normal(50) for _ in range(4)]
+    theta_ref = theta_fused = _on(backend, rng.standard_normal(50))
+    theta_before = to_numpy(theta_fused).copy()
+    state_ref = optimizer.init(theta_ref)
+    state_fused = optimizer.init(theta_fused)
+    first = theta_fused
+    for g in grads:
+        updates, state_ref = optimizer.update(_on(backend, g), state_ref, theta_ref)
+        theta_ref = opt.apply_updates(theta_ref, updates)
+        theta_fused, state_fused = optimizer.step(_on(backend, g), state_fused, theta_fused)
+        np.testing.assert_array_equal(to_numpy(theta_fused), to_numpy(theta_ref))
+        assert state_fused.count == state_ref.count
+    np.testing.assert_array_equal(to_numpy(first), theta_before)  # theta itself is never written
+    _assert_on_device(backend, theta_fused)
