@@ -79,6 +79,19 @@ def unpack(spec: NetworkSpec, theta) -> list:
     return layers
 
 
+def _affine(A, W, b):
+    """A @ W + b without a second (m, n_out) temporary.
+
+    ``+=`` is the standard's in-place operator: NumPy, CuPy, PyTorch and
+    array-api-strict add into the fresh matmul result; JAX and Dask, whose arrays have
+    no in-place form, rebind the name to a new array.  Safe either way because the
+    matmul result is a temporary nothing else refers to.
+    """
+    Z = A @ W
+    Z += b
+    return Z
+
+
 def forward(spec: NetworkSpec, theta, X, *, keep: bool = False):
     """Forward pass over the whole batch.
 
@@ -104,10 +117,10 @@ def forward(spec: NetworkSpec, theta, X, *, keep: bool = False):
     inputs = []
     for W, b in layers[:-1]:
         inputs.append(A)
-        A = spec.activation.function(A @ W + b)
+        A = spec.activation.function(_affine(A, W, b))
     W, b = layers[-1]
     inputs.append(A)
-    Z = A @ W + b
+    Z = _affine(A, W, b)
     out = spec.output.function(Z)
     return (Z, out, inputs) if keep else (Z, out)
 
@@ -118,7 +131,7 @@ def _column(weight):
     return xp.reshape(weight, (-1, 1))
 
 
-def data_loss_and_grad(spec: NetworkSpec, theta, X, Y, weight=None):
+def data_loss_and_grad(spec: NetworkSpec, theta, X, Y, weight=None, scale=None):
     """The data term of the loss and its gradient, *summed* over the samples of X.
 
     No 1/m and no penalty: sums over row blocks add up exactly, so a full-batch
@@ -135,6 +148,10 @@ def data_loss_and_grad(spec: NetworkSpec, theta, X, Y, weight=None):
     weight : array, shape (m,) or (m, 1), optional
         Per-sample weights w_i >= 0 (None: all 1).  The sums become
         sum_i w_i L_i and its gradient.
+    scale : float or 0-d array, optional
+        Multiply the loss and gradient by this (1/m for the mean).  It is applied to
+        the output delta, an (m, n_outputs) array, so the mean costs nothing extra,
+        instead of a pass over the whole gradient vector afterwards.
 
     Returns
     -------
@@ -152,6 +169,10 @@ def data_loss_and_grad(spec: NetworkSpec, theta, X, Y, weight=None):
         # Each parameter's gradient is linear in each row of D (through the sums over
         # rows below), so weighting the rows here weights every sample's whole gradient.
         D = D * w
+    if scale is not None:
+        # The same linearity: scaling D scales every gradient entry.
+        D = D * scale
+        loss_sum = loss_sum * scale
     grads = []
     for layer in range(len(layers) - 1, -1, -1):
         W, _ = layers[layer]
@@ -160,7 +181,8 @@ def data_loss_and_grad(spec: NetworkSpec, theta, X, Y, weight=None):
         grads.append(xp.sum(D, axis=0))
         grads.append(xp.reshape(A_in.T @ D, (-1,)))
         if layer > 0:
-            D = (D @ W.T) * spec.activation.derivative(A_in)
+            D = D @ W.T
+            D *= spec.activation.derivative(A_in)  # in place into the fresh product (see _affine)
     grads.reverse()  # [dW1, db1, dW2, db2, ...], the layout of theta
     return loss_sum, xp.concat(grads)
 
@@ -226,8 +248,12 @@ def loss_and_grad(spec: NetworkSpec, theta, X, Y, weight=None):
     loss : 0-d array
     grad : array, shape (n_parameters,)
     """
-    loss_sum, grad_sum = data_loss_and_grad(spec, theta, X, Y, weight)
-    return finish(spec, theta, loss_sum, grad_sum, _total_weight(X, weight))
+    total = _total_weight(X, weight)
+    loss, grad = data_loss_and_grad(spec, theta, X, Y, weight, scale=1 / total)
+    if spec.l2 == 0:
+        return loss, grad
+    penalty, penalty_grad = penalty_and_grad(spec, theta, total)
+    return loss + penalty, grad + penalty_grad
 
 
 def loss_value(spec: NetworkSpec, theta, X, Y, weight=None):

@@ -502,7 +502,8 @@ def adam(
         step_vector = lib.divide(mu, 1 - beta1**t)  # mu_hat, then -lr mu_hat / (...)
         step_vector *= -lr
         step_vector /= tmp
-        return theta + step_vector, AdamState(t, mu, nu, tmp)
+        step_vector += theta  # theta + update, in the fresh vector: theta itself is not written
+        return step_vector, AdamState(t, mu, nu, tmp)
 
     _pure_step = _step_from_update(update)
     return Optimizer(init, update, step)

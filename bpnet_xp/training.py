@@ -125,12 +125,12 @@ def _batch_loss_and_grad(spec, theta, Xb, Yb, m_total, wb=None):
     :func:`~bpnet_xp.network.loss_and_grad` for the full batch.
     """
     mb = Xb.shape[0] if wb is None else _weight_sum(wb)
-    loss_sum, grad_sum = (data_loss_and_grad(spec, theta, Xb, Yb) if wb is None
-                          else data_loss_and_grad(spec, theta, Xb, Yb, wb))
+    # The 1/mb is applied to the output delta inside (an (mb, K) array), not to the gradient.
+    loss, grad = data_loss_and_grad(spec, theta, Xb, Yb, wb, scale=1 / mb)
     if spec.l2 == 0:
-        return loss_sum / mb, grad_sum / mb
+        return loss, grad
     penalty, penalty_grad = penalty_and_grad(spec, theta, m_total)
-    return loss_sum / mb + penalty, grad_sum / mb + penalty_grad
+    return loss + penalty, grad + penalty_grad
 
 
 def _objective(spec, theta, X, Y, m_total, weight=None):
