@@ -647,8 +647,11 @@ class _Run:
                 self.history.stop_reason = "maximum epochs reached"
             if not self.history.stop_reason.startswith("non-finite"):
                 # The last update was never evaluated (its batch loss is from before it):
-                # one check at the end keeps a final overflow from slipping through.
-                if not _all_finite(theta) or not math.isfinite(float(loss_value(spec, theta, X, Y, W))):
+                # one check at the end keeps a final overflow from slipping through.  On the
+                # last batch, not the whole training set: a full forward pass would cost a
+                # third of an epoch and the activations of every sample at once.
+                # Unweighted: a last batch whose weights are all 0 would divide by 0.
+                if not _all_finite(theta) or not math.isfinite(float(loss_value(spec, theta, Xb, Yb))):
                     theta = safe
                     self.non_finite(f"after the last update of epoch {self.history.n_iter}")
         finally:
