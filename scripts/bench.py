@@ -41,6 +41,11 @@ fraction of the machine's measured float32 matmul ceiling (best of several large
 square matmuls on the same backend), and every bpnet_xp ratio against every peer
 (> 1 means bpnet_xp is faster).
 
+Each family of implementations runs in its own worker process (bpnet_xp's numpy
+backends in one that imports only numpy and bpnet_xp), fresh for each workload,
+with a short settle time between runs in different processes; see "Worker
+processes" below for why.  ``--in-process`` runs everything in this process.
+
 Usage
 -----
     python scripts/bench.py                       # everything, saved under benchmarks/results/
@@ -1477,8 +1482,9 @@ def evaluate_targets(out: dict) -> list[dict]:
                          "measured": s["fraction_of_matmul_ceiling_paired"],
                          "at_least": TARGETS["w1_b512_fraction_of_ceiling"]})
     w2 = out.get("w2", {}).get("ratios", {})
+    shared = "one process" if out["meta"].get("isolation") == "in one process" else "long-lived worker processes"
     for key, where in (("bpnet_xp:numpy cg / numpy+scipy CG (time, fresh process per run)", "a fresh process per run"),
-                       ("bpnet_xp:numpy cg / numpy+scipy CG (time)", "long-lived worker processes")):
+                       ("bpnet_xp:numpy cg / numpy+scipy CG (time)", shared)):
         if key in w2:
             rows.append({"target": f"W2 numpy CG time / NumPy+scipy CG time ({where})",
                          "measured": w2[key]["median"], "at_most": TARGETS["w2_time_vs_scipy_cg"]})
