@@ -119,6 +119,20 @@ class Optimizer(NamedTuple):
     step: Callable | None = None
 
 
+def copy_state(state):
+    """A copy of an optimizer state whose arrays share no memory with ``state``.
+
+    The fused ``step`` writes into the state's buffers, so a caller that may need to
+    roll back (a step that produced a non-finite loss) keeps a copy.
+    """
+    def copy(field):
+        if getattr(field, "shape", None) is None:
+            return field
+        return array_namespace(field).asarray(field, copy=True)
+
+    return type(state)(*(copy(field) for field in state))
+
+
 def _step_from_update(update: Callable) -> Callable:
     def step(grad, state, theta, *, scale: float = 1.0):
         updates, state = update(grad, state, theta, scale=scale)

@@ -504,7 +504,11 @@ class _BaseBP(BaseEstimator):
         n_batches = -(-m // batch)
         opt = self._make_optimizer(n_batches)
         theta = net.theta
-        state = self._optimizer_state if self._optimizer_state is not None else opt.init(theta)
+        from .optimizers import copy_state
+
+        # A copy: the fused step writes into the state's buffers, and a failed call below
+        # must leave the previous state as it was.
+        state = copy_state(self._optimizer_state) if self._optimizer_state is not None else opt.init(theta)
         order = be.asarray(self._partial_rng.permutation(m)) if self.shuffle else None
         total = None
         for lo in range(0, m, batch):

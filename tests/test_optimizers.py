@@ -306,3 +306,16 @@ def test_fused_step_is_bit_identical_to_update_and_apply(backend, make):
         assert state_fused.count == state_ref.count
     np.testing.assert_array_equal(to_numpy(first), theta_before)  # theta itself is never written
     _assert_on_device(backend, theta_fused)
+
+
+def test_copy_state_shares_no_memory(backend):
+    """A rollback copy survives fused steps on the original (reference: the values before)."""
+    optimizer = opt.adam(0.1)
+    theta = _on(backend, THETA)
+    _, state = optimizer.step(_on(backend, GRAD1), optimizer.init(theta), theta)
+    saved = opt.copy_state(state)
+    before = (to_numpy(state.mu).copy(), to_numpy(state.nu).copy())
+    optimizer.step(_on(backend, GRAD2), state, theta)  # may write into state's buffers
+    np.testing.assert_array_equal(to_numpy(saved.mu), before[0])
+    np.testing.assert_array_equal(to_numpy(saved.nu), before[1])
+    assert saved.count == state.count
