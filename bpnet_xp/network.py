@@ -131,7 +131,7 @@ def _column(weight):
     return xp.reshape(weight, (-1, 1))
 
 
-def data_loss_and_grad(spec: NetworkSpec, theta, X, Y, weight=None, scale=None):
+def data_loss_and_grad(spec: NetworkSpec, theta, X, Y, weight=None, scale=None, *, out=None):
     """The data term of the loss and its gradient, *summed* over the samples of X.
 
     No 1/m and no penalty: sums over row blocks add up exactly, so a full-batch
@@ -152,6 +152,13 @@ def data_loss_and_grad(spec: NetworkSpec, theta, X, Y, weight=None, scale=None):
         Multiply the loss and gradient by this (1/m for the mean).  It is applied to
         the output delta, an (m, n_outputs) array, so the mean costs nothing extra,
         instead of a pass over the whole gradient vector afterwards.
+    out : array, shape (n_parameters,), optional
+        A buffer of theta's dtype and device to write the gradient into (a training
+        loop reuses one for every step).  Used on the libraries that can write into an
+        array (NumPy, CuPy, PyTorch: :func:`bpnet_xp.backend.inplace_namespace`), where
+        each layer's products go straight into their place in the flat vector instead
+        of into temporaries that are then concatenated; ignored elsewhere (JAX, Dask,
+        array-api-strict), where a new vector is returned as without it.
 
     Returns
     -------
@@ -173,16 +180,27 @@ def data_loss_and_grad(spec: NetworkSpec, theta, X, Y, weight=None, scale=None):
         # The same linearity: scaling D scales every gradient entry.
         D = D * scale
         loss_sum = loss_sum * scale
+    lib = None if out is None else _backend.inplace_namespace(out)
+    if lib is not None and tuple(out.shape) != (spec.n_parameters,):
+        raise ValueError(f"out must have shape ({spec.n_parameters},), got {tuple(out.shape)}")
+    targets = None if lib is None else unpack(spec, out)  # (dW, db) views of the buffer
     grads = []
     for layer in range(len(layers) - 1, -1, -1):
         W, _ = layers[layer]
         A_in = inputs[layer]
         # A_in.T @ D: matmul reads the transposed operand through strides; no copy is made.
-        grads.append(xp.sum(D, axis=0))
-        grads.append(xp.reshape(A_in.T @ D, (-1,)))
+        if targets is None:
+            grads.append(xp.sum(D, axis=0))
+            grads.append(xp.reshape(A_in.T @ D, (-1,)))
+        else:
+            dW, db = targets[layer]
+            lib.matmul(A_in.T, D, out=dW)
+            lib.sum(D, axis=0, out=db)
         if layer > 0:
             D = D @ W.T
             D *= spec.activation.derivative(A_in)  # in place into the fresh product (see _affine)
+    if targets is not None:
+        return loss_sum, out
     grads.reverse()  # [dW1, db1, dW2, db2, ...], the layout of theta
     return loss_sum, xp.concat(grads)
 

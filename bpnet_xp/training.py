@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
+from .backend import inplace_namespace
 from .network import data_loss_and_grad, forward, loss_value, penalty_and_grad
 
 __all__ = ["History", "fit", "OPTIMIZERS"]
@@ -109,7 +110,7 @@ def _weight_sum(weight):
     return xp.where(s > 0, s, xp.ones_like(s))
 
 
-def _batch_loss_and_grad(spec, theta, Xb, Yb, m_total, wb=None):
+def _batch_loss_and_grad(spec, theta, Xb, Yb, m_total, wb=None, out=None):
     """Mini-batch estimate of J and its gradient.
 
     The data term is the mean over the batch; the L2 penalty uses the size of the
@@ -126,11 +127,12 @@ def _batch_loss_and_grad(spec, theta, Xb, Yb, m_total, wb=None):
     """
     mb = Xb.shape[0] if wb is None else _weight_sum(wb)
     # The 1/mb is applied to the output delta inside (an (mb, K) array), not to the gradient.
-    loss, grad = data_loss_and_grad(spec, theta, Xb, Yb, wb, scale=1 / mb)
+    loss, grad = data_loss_and_grad(spec, theta, Xb, Yb, wb, scale=1 / mb, out=out)
     if spec.l2 == 0:
         return loss, grad
     penalty, penalty_grad = penalty_and_grad(spec, theta, m_total)
-    return loss + penalty, grad + penalty_grad
+    grad += penalty_grad  # grad is this call's own (fresh, or the loop's buffer): no copy needed
+    return loss + penalty, grad
 
 
 def _objective(spec, theta, X, Y, m_total, weight=None):
@@ -598,6 +600,11 @@ class _Run:
         # Compiled where that pays (jax.jit on JAX; m_total and the spec are static).
         batch_loss_and_grad = be.compile(_batch_loss_and_grad, static_argnums=(0, 4))
         state = opt.init(theta)
+        # One gradient vector for every step where the library can write into it: the
+        # optimizer reads each gradient before the next is computed, and the layers'
+        # products then land in place instead of being concatenated (None elsewhere).
+        lib = inplace_namespace(theta)
+        grad_buffer = None if lib is None else lib.empty_like(theta)
         scale = 1.0
         word = "epoch"
         bar = _Progress(progress, epochs, word)
@@ -623,10 +630,10 @@ class _Run:
                         if W is not None:
                             Wb = W[lo:hi]
                     if Wb is None:
-                        loss, grad = batch_loss_and_grad(spec, theta, Xb, Yb, m)
+                        loss, grad = batch_loss_and_grad(spec, theta, Xb, Yb, m, out=grad_buffer)
                         term = loss * (hi - lo)
                     else:
-                        loss, grad = batch_loss_and_grad(spec, theta, Xb, Yb, total_weight, Wb)
+                        loss, grad = batch_loss_and_grad(spec, theta, Xb, Yb, total_weight, Wb, grad_buffer)
                         # The epoch's loss weights each batch by its share of the total weight.
                         term = loss * xp.sum(Wb)
                     theta, state = opt.step(grad, state, theta, scale=scale)

@@ -152,6 +152,40 @@ def test_gradient_matches_finite_differences_of_reference(backend):
     np.testing.assert_allclose(backend.to_numpy(grad), numeric, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("l2", [0.0, 0.5], ids=["noL2", "L2"])
+def test_gradient_written_into_a_buffer(backend, l2):
+    """The training loop's ``out=`` path: same bits as the concatenating path, and right.
+
+    Reference: central differences of the independent textbook cost (the generic
+    path is checked against the same elsewhere); on libraries without ``out=`` the
+    buffer is ignored and the result must still be right.
+    """
+    from bpnet_xp.network import data_loss_and_grad
+    from bpnet_xp.training import _batch_loss_and_grad
+
+    if not backend.has_float64:
+        pytest.skip("float64 reference comparison")
+    sizes = [4, 5, 4, 3]
+    X, y = _data(5)
+    net = bp.MLP(sizes, activation="relu", l2=l2, backend=backend, dtype="float64", seed=2)
+    Xd, Yd = net.prepare(X, y)
+    buffer = backend.xp.full((net.n_parameters,), float("nan"), dtype=backend.xp.float64,
+                             device=backend.device)
+    m = X.shape[0]
+    loss_out, grad_out = _batch_loss_and_grad(net.spec, net.theta, Xd, Yd, m, out=buffer)
+    loss_ref, grad_ref = _batch_loss_and_grad(net.spec, net.theta, Xd, Yd, m)
+    np.testing.assert_array_equal(backend.to_numpy(grad_out), backend.to_numpy(grad_ref))
+    assert float(loss_out) == float(loss_ref)
+    numeric = numerical_gradient(
+        lambda t: reference_cost(t, sizes, X, y, "relu", "sigmoid", "cross_entropy", l2),
+        backend.to_numpy(net.theta))
+    np.testing.assert_allclose(backend.to_numpy(grad_out), numeric, rtol=1e-6, atol=1e-9)
+    if backend.name in ("numpy", "cupy", "torch"):  # the libraries with out=
+        assert grad_out is buffer  # written in place: no new vector
+        with pytest.raises(ValueError, match="shape"):
+            data_loss_and_grad(net.spec, net.theta, Xd, Yd, out=buffer[1:])
+
+
 def test_directional_gradient_check_on_a_larger_network(backend):
     if not backend.has_float64:
         pytest.skip("float64")
