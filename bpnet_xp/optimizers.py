@@ -36,15 +36,22 @@ change of variables of Bengio et al. 2013); it needs no second gradient
 evaluation.  With ``momentum=0`` the state carries no velocity (``None``), so
 plain gradient descent allocates nothing beyond the update itself.
 
-Adam (Kingma & Ba 2015, Algorithm 1), with the bias correction written out as
-in the paper (and optax), not in the folded "efficient" form, so that
-``epsilon`` means exactly what the paper says::
+Adam (Kingma & Ba 2015, Algorithm 1), with ``epsilon`` meaning exactly what the
+paper's Algorithm 1 says (as in optax)::
 
     mu     <- beta1 * mu + (1 - beta1) * g
     nu     <- beta2 * nu + (1 - beta2) * g**2
     mu_hat  = mu / (1 - beta1**t)
     nu_hat  = nu / (1 - beta2**t)
     update  = -lr * mu_hat / (sqrt(nu_hat) + epsilon)
+
+computed in the equivalent folded order of the paper's section 2,
+``update = -alpha_t * mu / (sqrt(nu) + eps_hat)`` with the host scalars
+``alpha_t = lr sqrt(1 - beta2**t) / (1 - beta1**t)`` and
+``eps_hat = epsilon sqrt(1 - beta2**t)``: the same update up to rounding, two
+passes over the parameter vector fewer.  (The paper's "efficient version" instead
+treats eps_hat as the constant; here it is derived from ``epsilon`` each step, so
+the hyperparameter keeps its Algorithm 1 meaning.)
 
 The bias correction undoes the initialisation of the moment estimates at zero:
 without it the first steps would be too small by a factor (1 - beta1).
