@@ -18,6 +18,8 @@ from typing import Callable, NamedTuple
 
 from array_api_compat import array_namespace
 
+from .backend import maximum_inplace
+
 __all__ = ["Activation", "ACTIVATIONS", "get_activation", "sigmoid", "log_sigmoid", "softmax", "log_softmax"]
 
 
@@ -34,12 +36,20 @@ class Activation(NamedTuple):
         ``None`` for softmax, whose Jacobian is never needed.
     hidden : bool
         Whether it may be used in a hidden layer.
+    inplace : callable or None
+        ``inplace(z) -> a or None``: the same function written into ``z`` itself, for
+        a fresh pre-activation nothing else refers to (the forward pass's ``A @ W + b``);
+        returns ``None`` where the library cannot write into arrays (JAX, Dask,
+        array-api-strict), and the caller then uses ``function``.  It saves a new
+        (m, n) array per layer and step, which for large batches is mostly the cost
+        of the operating system handing the memory over.  Same values, bit for bit.
     """
 
     name: str
     function: Callable
     derivative: Callable | None
     hidden: bool = True
+    inplace: Callable | None = None
 
 
 # -- identity ----------------------------------------------------------------------------
@@ -93,6 +103,10 @@ def relu(z):
     return xp.maximum(z, 0.0)
 
 
+def relu_inplace(z):
+    return maximum_inplace(z, 0.0)
+
+
 def relu_derivative(a):
     # a > 0 exactly where z > 0; the subgradient at z = 0 is taken as 0.
     xp = array_namespace(a)
@@ -118,7 +132,7 @@ ACTIVATIONS: dict[str, Activation] = {
     "identity": Activation("identity", identity, identity_derivative),
     "sigmoid": Activation("sigmoid", sigmoid, sigmoid_derivative),
     "tanh": Activation("tanh", tanh, tanh_derivative),
-    "relu": Activation("relu", relu, relu_derivative),
+    "relu": Activation("relu", relu, relu_derivative, inplace=relu_inplace),
     "softmax": Activation("softmax", softmax, None, hidden=False),
 }
 

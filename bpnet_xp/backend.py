@@ -254,6 +254,21 @@ def inplace_namespace(x: Any):
     return None
 
 
+def maximum_inplace(x: Any, lower: float) -> Any:
+    """``x = maximum(x, lower)`` written into ``x`` (NumPy, CuPy, PyTorch), returning
+    ``x``; ``None`` where the library cannot write into arrays (the caller then uses the
+    standard ``xp.maximum``).  NaN propagates as in ``xp.maximum``.  ReLU's forward pass
+    uses it on the fresh ``A @ W + b`` (see :class:`bpnet_xp.activations.Activation`).
+    """
+    lib = inplace_namespace(x)
+    if lib is None:
+        return None
+    if lib.__name__ == "torch":
+        # torch.maximum wants two tensors; clamp_min_ is its in-place max with a scalar.
+        return x.clamp_min_(lower)
+    return lib.maximum(x, lower, out=x)
+
+
 def is_concrete(x: Any) -> bool:
     """Whether ``bool(...)``/``float(...)`` of a reduction of ``x`` can be taken now.
 

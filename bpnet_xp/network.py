@@ -15,6 +15,7 @@ activations of a layer (``A0 = X``), ``Z = A @ W + b`` the pre-activations, and
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -45,21 +46,29 @@ class NetworkSpec(NamedTuple):
     l2: float
 
     @property
-    def shapes(self) -> list[tuple[tuple[int, int], tuple[int]]]:
-        return [((n_in, n_out), (n_out,)) for n_in, n_out in zip(self.layer_sizes[:-1], self.layer_sizes[1:])]
+    def shapes(self) -> tuple[tuple[tuple[int, int], tuple[int]], ...]:
+        return _layout(self.layer_sizes)[0]
 
     @property
     def n_parameters(self) -> int:
-        return sum(n_in * n_out + n_out for (n_in, n_out), _ in self.shapes)
+        return _layout(self.layer_sizes)[2]
 
     @property
-    def offsets(self) -> list[tuple[int, int, int]]:
+    def offsets(self) -> tuple[tuple[int, int, int], ...]:
         """(start of W, start of b, end of b) in theta for each layer."""
-        out, start = [], 0
-        for (n_in, n_out), _ in self.shapes:
-            out.append((start, start + n_in * n_out, start + n_in * n_out + n_out))
-            start += n_in * n_out + n_out
-        return out
+        return _layout(self.layer_sizes)[1]
+
+
+@functools.lru_cache(maxsize=256)
+def _layout(layer_sizes: tuple) -> tuple[tuple, tuple, int]:
+    """Shapes, offsets and size of theta for these layer sizes, computed once: the
+    training loop asks for them several times per step."""
+    shapes, offsets, start = [], [], 0
+    for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+        shapes.append(((n_in, n_out), (n_out,)))
+        offsets.append((start, start + n_in * n_out, start + n_in * n_out + n_out))
+        start += n_in * n_out + n_out
+    return tuple(shapes), tuple(offsets), start
 
 
 # ---------------------------------------------------------------------------------------
@@ -115,9 +124,13 @@ def forward(spec: NetworkSpec, theta, X, *, keep: bool = False):
     layers = unpack(spec, theta)
     A = X
     inputs = []
+    activation = spec.activation
     for W, b in layers[:-1]:
         inputs.append(A)
-        A = spec.activation.function(_affine(A, W, b))
+        Z = _affine(A, W, b)  # fresh: the activation may overwrite it
+        A = activation.inplace(Z) if activation.inplace is not None else None
+        if A is None:
+            A = activation.function(Z)
     W, b = layers[-1]
     inputs.append(A)
     Z = _affine(A, W, b)

@@ -41,6 +41,23 @@ def test_hidden_activations_against_numpy(backend):
     np.testing.assert_array_equal(backend.to_numpy(ACTIVATIONS["relu"].function(zb)), np.maximum(z, 0))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_inplace_relu_against_numpy(backend, dtype):
+    """The forward pass's in-place ReLU: np.maximum's values (NaN and -0.0 included),
+    written into its argument where the library can, and ``None`` (nothing written) elsewhere."""
+    if dtype == "float64" and not backend.has_float64:
+        pytest.skip("no float64 on this device")
+    z = np.array([[-3.5, -0.0, 0.0, 2.25], [np.nan, -1e-30, 1e30, -np.inf]], dtype=dtype)
+    zb = backend.asarray(z, dtype)
+    result = ACTIVATIONS["relu"].inplace(zb)
+    if backend.name in ("numpy", "cupy", "torch"):  # the libraries that can write into an array
+        assert result is zb
+        np.testing.assert_array_equal(backend.to_numpy(zb), np.maximum(z, 0))
+    else:
+        assert result is None
+        np.testing.assert_array_equal(backend.to_numpy(zb), z)
+
+
 def test_sigmoid_is_exact_in_the_tails(backend):
     dt = _f64(backend)
     z = backend.asarray(np.array([-1e4, -745.0, -40.0, 0.0, 40.0, 1e4]), dt)
