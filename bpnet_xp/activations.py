@@ -41,8 +41,8 @@ class Activation(NamedTuple):
         a fresh pre-activation nothing else refers to (the forward pass's ``A @ W + b``);
         returns ``None`` where the library cannot write into arrays (JAX, Dask,
         array-api-strict), and the caller then uses ``function``.  It saves a new
-        (m, n) array per layer and step, which for large batches is mostly the cost
-        of the operating system handing the memory over.  Same values, bit for bit.
+        (m, n) array per layer and step, written through memory that is not in cache
+        (about 0.1 ms per (512, 256) layer on a 2-core CPU).  Same values, bit for bit.
     """
 
     name: str
