@@ -121,7 +121,11 @@ def forward(spec: NetworkSpec, theta, X, *, keep: bool = False):
     activations : list of arrays
         ``[X, A1, ..., A_{L-1}]`` (only with ``keep=True``): the inputs of each layer.
     """
-    layers = unpack(spec, theta)
+    return _forward(spec, unpack(spec, theta), X, keep)
+
+
+def _forward(spec: NetworkSpec, layers: list, X, keep: bool):
+    """:func:`forward` on already unpacked ``(W, b)`` layers (back-propagation needs them too)."""
     A = X
     inputs = []
     activation = spec.activation
@@ -180,7 +184,7 @@ def data_loss_and_grad(spec: NetworkSpec, theta, X, Y, weight=None, scale=None, 
     """
     xp = array_namespace(theta, X, Y)
     layers = unpack(spec, theta)
-    Z, A, inputs = forward(spec, theta, X, keep=True)
+    Z, A, inputs = _forward(spec, layers, X, keep=True)
     w = None if weight is None else _column(weight)
     loss_sum = spec.loss.value(Z, A, Y) if w is None else spec.loss.value(Z, A, Y, w)
 
