@@ -142,3 +142,21 @@ def test_only_backend_module_names_gpu_libraries():
         if found:
             offenders[path.name] = sorted(found)
     assert not offenders, f"only backend.py may import GPU/array libraries: {offenders}"
+
+
+@pytest.mark.parametrize("lower", [0.0, -1.5, 2.0])
+def test_maximum_inplace_against_numpy(backend, lower):
+    """The in-place door: np.maximum's values, written into x where the library can write
+    (NumPy, CuPy, PyTorch: the array itself is returned), ``None`` and x untouched elsewhere."""
+    from bpnet_xp.backend import maximum_inplace
+
+    host = np.array([[-3.0, -1.5, 0.0], [1.0, 2.5, np.nan]], dtype=np.float32)
+    x = backend.asarray(host, "float32")
+    result = maximum_inplace(x, lower)
+    if backend.name in ("numpy", "cupy", "torch"):
+        assert result is x
+        np.testing.assert_array_equal(backend.to_numpy(x), np.maximum(host, np.float32(lower)))
+        assert backend.to_numpy(x).dtype == np.float32
+    else:
+        assert result is None
+        np.testing.assert_array_equal(backend.to_numpy(x), host)
