@@ -47,7 +47,6 @@ from __future__ import annotations
 import math
 import sys
 import uuid
-import warnings
 from typing import Any
 
 import numpy as np
@@ -631,7 +630,7 @@ def fit_dask(
     run = _run_class()(work, objective.X, None, X_val, Y_val, optimizer, early_stopping, patience, tol,
                        callbacks, verbose, val_metrics=val_metrics)
     if optimizer in ("cg", "lbfgs"):
-        _solve(run, objective, max_iter, gtol, ftol, memory, _Progress(progress, max_iter, "iteration"))
+        run.minimize(objective, max_iter, gtol, ftol, memory, _Progress(progress, max_iter, "iteration"))
     else:
         rng = _rng(seed, net)
         if batch_size == "auto":
@@ -654,39 +653,6 @@ def fit_dask(
         net.theta = to_numpy(work.theta)
     net.history = run.history
     return run.history
-
-
-def _solve(run, objective, max_iter, gtol, ftol, memory, bar) -> None:
-    """training._Run.solve with the map-reduce objective."""
-    from .solvers import minimize
-
-    method = run.history.optimizer
-    stopped = [False]
-
-    def callback(iteration, theta, loss):
-        bar.update(loss)
-        k = len(run.history.loss) + 1
-        if run.record(k, max_iter, theta, float(loss), "iteration"):
-            stopped[0] = True
-            return True
-        return None
-
-    try:
-        result = minimize(objective, run.net.theta, method=method, max_iter=max_iter, gtol=gtol,
-                          ftol=ftol, memory=memory, callback=callback)
-    finally:
-        bar.close()
-    h = run.history
-    h.loss = [float(v) for v in result.losses]
-    h.n_iter = int(result.n_iter)
-    h.n_evaluations = int(result.n_evaluations)
-    if not stopped[0]:
-        h.stop_reason = result.stop_reason
-    if result.stop_reason.startswith("non-finite"):
-        h.stop_reason = result.stop_reason
-        warnings.warn(f"{result.stop_reason}; the network keeps the last parameters with a finite loss",
-                      RuntimeWarning, stacklevel=4)
-    run.finish(result.theta)
 
 
 def _finite_everywhere(objective, theta) -> bool:

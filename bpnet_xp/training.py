@@ -674,26 +674,28 @@ class _Run:
 
     # -- full batch: conjugate gradient and L-BFGS ---------------------------------------------
     def solve(self, max_iter, gtol, ftol, memory, progress) -> None:
-        from .solvers import minimize
-
         spec, X, Y, W = self.spec, self.X, self.Y, self.W
         objective = self.net.objective  # loss_and_grad, compiled where that pays (JAX)
-        method = self.history.optimizer
-        word = "iteration"
-        bar = _Progress(progress, max_iter, word)
+        fun = (lambda t: objective(spec, t, X, Y)) if W is None else (lambda t: objective(spec, t, X, Y, W))
+        self.minimize(fun, max_iter, gtol, ftol, memory, _Progress(progress, max_iter, "iteration"))
+
+    def minimize(self, fun, max_iter, gtol, ftol, memory, bar) -> None:
+        """Run the history's solver ("cg"/"lbfgs") on ``fun(theta) -> (J, grad)``, recording
+        every iteration; also used by :mod:`bpnet_xp.distributed` with its map-reduce ``fun``."""
+        from .solvers import minimize
+
         stopped = [False]
 
         def callback(iteration, theta, loss):
             bar.update(loss)
             k = len(self.history.loss) + 1  # 1-based, as the solver's own count
-            if self.record(k, max_iter, theta, float(loss), word):
+            if self.record(k, max_iter, theta, float(loss), "iteration"):
                 stopped[0] = True
                 return True
             return None
 
         try:
-            fun = (lambda t: objective(spec, t, X, Y)) if W is None else (lambda t: objective(spec, t, X, Y, W))
-            result = minimize(fun, self.net.theta, method=method,
+            result = minimize(fun, self.net.theta, method=self.history.optimizer,
                               max_iter=max_iter, gtol=gtol, ftol=ftol, memory=memory, callback=callback)
         finally:
             bar.close()
@@ -706,5 +708,5 @@ class _Run:
         if result.stop_reason.startswith("non-finite"):
             h.stop_reason = result.stop_reason
             warnings.warn(f"{result.stop_reason}; the network keeps the last parameters with a finite loss",
-                          RuntimeWarning, stacklevel=4)
+                          RuntimeWarning, stacklevel=5)
         self.finish(result.theta)
