@@ -665,36 +665,16 @@ def _finite_everywhere(objective, theta) -> bool:
 def _descend_full(run, objective, opt, plateau, epochs, bar) -> None:
     """Full-batch gradient steps, each gradient one map-reduce pass (as training's "gd")."""
 
-    theta = run.net.theta
-    state = opt.init(theta)
-    scale = 1.0
-    safe = theta
-    try:
-        for epoch in range(1, epochs + 1):
-            start_theta = theta
-            loss, grad = objective(theta)
-            theta, state = opt.step(grad, state, theta, scale=scale)
-            run.history.n_evaluations += 1
-            value = float(loss)
-            if not math.isfinite(value):
-                # J(start_theta) itself is not finite: go back to the last finite point.
-                theta = safe
-                run.non_finite(f"at epoch {epoch}")
-                break
-            safe = start_theta
-            bar.update(value)
-            if run.record(epoch, epochs, theta, value, "epoch"):
-                break
-            if plateau is not None:
-                scale = plateau.scale(run.history.val_loss[-1] if run.history.val_loss else value)
-        else:
-            run.history.stop_reason = "maximum epochs reached"
-            if not _finite_everywhere(objective, theta):
-                theta = safe
-                run.non_finite(f"after the last update of epoch {epochs}")
-    finally:
-        bar.close()
-    run.finish(theta)
+    def epoch_step(theta, state, scale):
+        loss, grad = objective(theta)
+        theta, state = opt.step(grad, state, theta, scale=scale)
+        run.history.n_evaluations += 1
+        return theta, state, float(loss)
+
+    # An epoch's loss is J at its start, so a non-finite one means J(start_theta) itself is
+    # not finite: go back to the last finite point.
+    run.run_epochs(run.net.theta, opt, plateau, epochs, bar, epoch_step,
+                   lambda start_theta, safe: safe, lambda theta: _finite_everywhere(objective, theta))
 
 
 class _ChunkFeed:
@@ -732,56 +712,39 @@ def _descend_stream(run, objective, opt, plateau, epochs, batch_size, shuffle, r
     feed = _ChunkFeed(objective.X, objective.y)
     n_chunks = objective.n_chunks
     sizes = [int(r) for r in objective.X.chunks[0]]
-    theta = net.theta
-    state = opt.init(theta)
-    scale = 1.0
-    safe = theta
-    try:
-        for epoch in range(1, epochs + 1):
-            start_theta = theta
-            order = rng.permutation(n_chunks) if shuffle else np.arange(n_chunks)
-            order = [int(c) for c in order if sizes[c] > 0]
-            total = None
-            pending = feed.request(order[0])
-            for position in range(len(order)):
-                Xc, yc = feed.receive(pending)
-                pending = feed.request(order[position + 1]) if position + 1 < len(order) else None
-                Xd, Yd = net.prepare(Xc, yc)
-                del Xc, yc
-                rows = Xd.shape[0]
+
+    def epoch_step(theta, state, scale):
+        order = rng.permutation(n_chunks) if shuffle else np.arange(n_chunks)
+        order = [int(c) for c in order if sizes[c] > 0]
+        total = None
+        pending = feed.request(order[0])
+        for position in range(len(order)):
+            Xc, yc = feed.receive(pending)
+            pending = feed.request(order[position + 1]) if position + 1 < len(order) else None
+            Xd, Yd = net.prepare(Xc, yc)
+            del Xc, yc
+            rows = Xd.shape[0]
+            if shuffle:
+                index = be.asarray(rng.permutation(rows))
+            for lo in range(0, rows, batch_size):
+                hi = min(lo + batch_size, rows)
                 if shuffle:
-                    index = be.asarray(rng.permutation(rows))
-                for lo in range(0, rows, batch_size):
-                    hi = min(lo + batch_size, rows)
-                    if shuffle:
-                        Xb, Yb = xp.take(Xd, index[lo:hi], axis=0), xp.take(Yd, index[lo:hi], axis=0)
-                    else:
-                        Xb, Yb = Xd[lo:hi, ...], Yd[lo:hi, ...]
-                    loss, grad = _batch_loss_and_grad(spec, theta, Xb, Yb, m)
-                    theta, state = opt.step(grad, state, theta, scale=scale)
-                    run.history.n_evaluations += 1
-                    term = loss * (hi - lo)
-                    total = term if total is None else total + term
-                Xd = Yd = Xb = Yb = None  # one block on the client at a time
-            value = float(total / m)
-            if not math.isfinite(value):
-                theta = start_theta if _finite_everywhere(objective, start_theta) else safe
-                run.non_finite(f"at epoch {epoch}")
-                break
-            safe = start_theta
-            bar.update(value)
-            if run.record(epoch, epochs, theta, value, "epoch"):
-                break
-            if plateau is not None:
-                scale = plateau.scale(run.history.val_loss[-1] if run.history.val_loss else value)
-        else:
-            run.history.stop_reason = "maximum epochs reached"
-            if not _finite_everywhere(objective, theta):
-                theta = safe
-                run.non_finite(f"after the last update of epoch {epochs}")
-    finally:
-        bar.close()
-    run.finish(theta)
+                    Xb, Yb = xp.take(Xd, index[lo:hi], axis=0), xp.take(Yd, index[lo:hi], axis=0)
+                else:
+                    Xb, Yb = Xd[lo:hi, ...], Yd[lo:hi, ...]
+                loss, grad = _batch_loss_and_grad(spec, theta, Xb, Yb, m)
+                theta, state = opt.step(grad, state, theta, scale=scale)
+                run.history.n_evaluations += 1
+                term = loss * (hi - lo)
+                total = term if total is None else total + term
+            Xd = Yd = Xb = Yb = None  # one block on the client at a time
+        return theta, state, float(total / m)
+
+    def last_finite(start_theta, safe):
+        return start_theta if _finite_everywhere(objective, start_theta) else safe
+
+    run.run_epochs(net.theta, opt, plateau, epochs, bar, epoch_step, last_finite,
+                   lambda theta: _finite_everywhere(objective, theta))
 
 
 # ---------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ backend.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 import warnings
@@ -517,6 +518,19 @@ def fit(
     return run.history
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _warn(message: str, category=RuntimeWarning) -> None:
+    """``warnings.warn`` attributed to the first caller outside bpnet_xp (the user's
+    ``fit`` line), however deep inside the package it is raised (Python 3.12's
+    ``skip_file_prefixes``, by hand)."""
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+
+
 class _Run:
     """The state one call of :func:`fit` shares between its epochs."""
 
@@ -589,81 +603,101 @@ class _Run:
         reason = (f"non-finite loss {where}; training stopped and the network keeps the last "
                   "parameters with a finite loss (lower the learning rate, or standardise the inputs)")
         self.history.stop_reason = reason
-        warnings.warn(reason, RuntimeWarning, stacklevel=5)
+        _warn(reason)
 
-    # -- stochastic: epochs of mini-batches ----------------------------------------------------
-    def descend(self, opt, plateau, epochs, batch_size, shuffle, rng, progress) -> None:
+    def run_epochs(self, theta, opt, plateau, epochs, bar, epoch_step, last_finite, finite_at) -> None:
+        """The epoch loop of every stochastic optimizer (in memory and Dask): the loss of
+        each epoch, the guard against non-finite losses, early stopping, callbacks and the
+        plateau schedule, in one place.
 
-        net, spec, X, Y, m, W, total_weight = self.net, self.spec, self.X, self.Y, self.m, self.W, self.total
-        xp, be = net.backend.xp, net.backend
-        theta = net.theta
-        # Compiled where that pays (jax.jit on JAX; m_total and the spec are static).
-        batch_loss_and_grad = be.compile(_batch_loss_and_grad, static_argnums=(0, 4))
+        ``epoch_step(theta, state, scale) -> (theta, state, value)`` runs one epoch of
+        updates and returns its mean loss as a Python float (the epoch's one
+        device->host sync).  ``last_finite(start_theta, safe) -> theta`` says where to go
+        back to after an epoch whose loss is not finite.  ``finite_at(theta) -> bool``
+        checks the parameters after the last update, which no epoch loss has seen.
+        """
         state = opt.init(theta)
-        # One gradient vector for every step where the library can write into it: the
-        # optimizer reads each gradient before the next is computed, and the layers'
-        # products then land in place instead of being concatenated (None elsewhere).
-        lib = inplace_namespace(theta)
-        grad_buffer = None if lib is None else lib.empty_like(theta)
         scale = 1.0
-        word = "epoch"
-        bar = _Progress(progress, epochs, word)
         safe = theta  # parameters known to have a finite loss
         try:
             for epoch in range(1, epochs + 1):
                 start_theta = theta
-                if shuffle:
-                    order = be.asarray(rng.permutation(m))  # the one host->device copy of the epoch
-                total = None
-                for lo in range(0, m, batch_size):
-                    hi = min(lo + batch_size, m)
-                    Wb = None
-                    if shuffle:
-                        idx = order[lo:hi]
-                        Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
-                        if W is not None:
-                            Wb = xp.take(W, idx, axis=0)
-                    elif lo == 0 and hi == m:
-                        Xb, Yb, Wb = X, Y, W
-                    else:
-                        Xb, Yb = X[lo:hi, ...], Y[lo:hi, ...]
-                        if W is not None:
-                            Wb = W[lo:hi]
-                    if Wb is None:
-                        loss, grad = batch_loss_and_grad(spec, theta, Xb, Yb, m, out=grad_buffer)
-                        term = loss * (hi - lo)
-                    else:
-                        loss, grad = batch_loss_and_grad(spec, theta, Xb, Yb, total_weight, Wb, grad_buffer)
-                        # The epoch's loss weights each batch by its share of the total weight.
-                        term = loss * xp.sum(Wb)
-                    theta, state = opt.step(grad, state, theta, scale=scale)
-                    self.history.n_evaluations += 1
-                    total = term if total is None else total + term
-                value = float(total / total_weight)  # the one device->host sync of the epoch
+                theta, state, value = epoch_step(theta, state, scale)
                 if not math.isfinite(value):
-                    theta = self._last_finite(start_theta, safe)
+                    theta = last_finite(start_theta, safe)
                     self.non_finite(f"at epoch {epoch}")
                     break
                 safe = start_theta
                 bar.update(value)
-                if self.record(epoch, epochs, theta, value, word):
+                if self.record(epoch, epochs, theta, value, "epoch"):
                     break
                 if plateau is not None:
                     scale = plateau.scale(self.history.val_loss[-1] if self.history.val_loss else value)
             else:
                 self.history.stop_reason = "maximum epochs reached"
-            if not self.history.stop_reason.startswith("non-finite"):
+            if not self.history.stop_reason.startswith("non-finite") and not finite_at(theta):
                 # The last update was never evaluated (its batch loss is from before it):
-                # one check at the end keeps a final overflow from slipping through.  On the
-                # last batch, not the whole training set: a full forward pass would cost a
-                # third of an epoch and the activations of every sample at once.
-                # Unweighted: a last batch whose weights are all 0 would divide by 0.
-                if not _all_finite(theta) or not math.isfinite(float(loss_value(spec, theta, Xb, Yb))):
-                    theta = safe
-                    self.non_finite(f"after the last update of epoch {self.history.n_iter}")
+                # one check at the end keeps a final overflow from slipping through.
+                theta = safe
+                self.non_finite(f"after the last update of epoch {self.history.n_iter}")
         finally:
             bar.close()
         self.finish(theta)
+
+    # -- stochastic: epochs of mini-batches ----------------------------------------------------
+    def descend(self, opt, plateau, epochs, batch_size, shuffle, rng, progress) -> None:
+        net, spec, X, Y, m, W, total_weight = self.net, self.spec, self.X, self.Y, self.m, self.W, self.total
+        xp, be = net.backend.xp, net.backend
+        # Compiled where that pays (jax.jit on JAX; m_total and the spec are static).
+        batch_loss_and_grad = be.compile(_batch_loss_and_grad, static_argnums=(0, 4))
+        # One gradient vector for every step where the library can write into it: the
+        # optimizers read each gradient before the next is computed and keep no reference
+        # to it, and the layers' products then land in place instead of being
+        # concatenated (None elsewhere).
+        lib = inplace_namespace(net.theta)
+        grad_buffer = None if lib is None else lib.empty_like(net.theta)
+        last_batch = [X, Y]
+
+        def epoch_step(theta, state, scale):
+            if shuffle:
+                order = be.asarray(rng.permutation(m))  # the one host->device copy of the epoch
+            total = None
+            for lo in range(0, m, batch_size):
+                hi = min(lo + batch_size, m)
+                Wb = None
+                if shuffle:
+                    idx = order[lo:hi]
+                    Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
+                    if W is not None:
+                        Wb = xp.take(W, idx, axis=0)
+                elif lo == 0 and hi == m:
+                    Xb, Yb, Wb = X, Y, W
+                else:
+                    Xb, Yb = X[lo:hi, ...], Y[lo:hi, ...]
+                    if W is not None:
+                        Wb = W[lo:hi]
+                if Wb is None:
+                    loss, grad = batch_loss_and_grad(spec, theta, Xb, Yb, m, out=grad_buffer)
+                    term = loss * (hi - lo)
+                else:
+                    loss, grad = batch_loss_and_grad(spec, theta, Xb, Yb, total_weight, Wb, grad_buffer)
+                    # The epoch's loss weights each batch by its share of the total weight.
+                    term = loss * xp.sum(Wb)
+                theta, state = opt.step(grad, state, theta, scale=scale)
+                self.history.n_evaluations += 1
+                total = term if total is None else total + term
+            last_batch[:] = Xb, Yb
+            return theta, state, float(total / total_weight)  # the one device->host sync of the epoch
+
+        def finite_at(theta):
+            # On the last batch, not the whole training set: a full forward pass would cost a
+            # third of an epoch and the activations of every sample at once.  Unweighted: a
+            # last batch whose weights are all 0 would divide by 0.
+            Xb, Yb = last_batch
+            return _all_finite(theta) and math.isfinite(float(loss_value(spec, theta, Xb, Yb)))
+
+        self.run_epochs(net.theta, opt, plateau, epochs, _Progress(progress, epochs, "epoch"),
+                        epoch_step, self._last_finite, finite_at)
 
     def _last_finite(self, start_theta, safe):
         """After an epoch with a non-finite loss: its starting theta if J is finite there, else ``safe``."""
@@ -707,6 +741,5 @@ class _Run:
             h.stop_reason = result.stop_reason
         if result.stop_reason.startswith("non-finite"):
             h.stop_reason = result.stop_reason
-            warnings.warn(f"{result.stop_reason}; the network keeps the last parameters with a finite loss",
-                          RuntimeWarning, stacklevel=5)
+            _warn(f"{result.stop_reason}; the network keeps the last parameters with a finite loss")
         self.finish(result.theta)

@@ -15,6 +15,7 @@ import math
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -189,6 +190,34 @@ def test_callbacks_and_early_stopping_match_numpy_fit(optimizer, stop):
     else:
         assert got.stop_reason.startswith("early stopping") and got.best_iteration == 1 and epochs == [1, 2, 3]
         _assert_vectors_close(chunked.theta, seen["numpy"][0][1], 1e-8)
+
+
+@pytest.mark.parametrize("optimizer, options", [
+    ("gd", dict(learning_rate=50.0)),
+    ("sgd", dict(learning_rate=20.0, batch_size=1, momentum=0.9)),
+])
+def test_divergence_stops_with_finite_weights_and_the_callers_line(optimizer, options):
+    """The in-memory divergence test on chunked data: a clear stop, the last parameters
+    with a finite loss (checked with the textbook cost), the warning on this file's line."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)) * 3
+    y = X @ np.array([1.0, -2.0, 3.0])
+    Xd, yd = da.from_array(X, chunks=((20, 20), (3,))), da.from_array(y, chunks=((20, 20),))
+    net = bp.MLP([3, 1], output="identity", loss="mse", backend="numpy", dtype="float64", seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NumPy's own overflow warnings
+        warnings.simplefilter("always", RuntimeWarning)
+        with pytest.warns(RuntimeWarning, match="non-finite loss") as record:
+            with np.errstate(all="ignore"):
+                hist = net.fit(Xd, yd, optimizer=optimizer, epochs=200, **options)
+    ours = [w for w in record if "non-finite loss" in str(w.message)]
+    assert [w.filename for w in ours] == [__file__]
+    assert hist.stop_reason.startswith("non-finite loss") and hist.n_iter < 200
+    theta = np.asarray(net.theta)
+    assert np.all(np.isfinite(theta))
+    with np.errstate(all="ignore"):
+        value = reference.cost(theta, [3, 1], X, y, activation="identity", output="identity", loss="mse")
+    assert np.isfinite(value)
 
 
 def test_validation_data_dask_or_numpy_matches_numpy_fit():

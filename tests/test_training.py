@@ -284,9 +284,11 @@ def test_divergence_stops_with_a_clear_message_and_finite_weights(backend, optim
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the library's own overflow warnings (NumPy, torch)
         warnings.simplefilter("always", RuntimeWarning)
-        with pytest.warns(RuntimeWarning, match="non-finite loss"):
+        with pytest.warns(RuntimeWarning, match="non-finite loss") as record:
             with np.errstate(all="ignore"):
                 hist = net.fit(X, y, optimizer=optimizer, epochs=2000, **options)
+    ours = [w for w in record if "non-finite loss" in str(w.message)]
+    assert [w.filename for w in ours] == [__file__]  # attributed to the caller's line, not to bpnet_xp
     assert hist.stop_reason.startswith("non-finite loss")
     assert "learning rate" in hist.stop_reason
     assert hist.n_iter < 2000
