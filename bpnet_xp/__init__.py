@@ -7,7 +7,7 @@ Dask.  See :class:`MLP`, :func:`get_backend` and :func:`check_gradients`.
 from .backend import Backend, BackendUnavailableError, available_backends, backend_status, get_backend
 from .gradcheck import GradientCheckResult, check_gradients
 from .io import load
-from .network import MLP
+from .model import MLP
 
 __version__ = "0.1.0"
 

@@ -161,7 +161,7 @@ class Backend:
         if isinstance(x, np.ndarray):
             return self.name == "numpy"
         try:
-            return _library_name(x) == self.name
+            return library_name(x) == self.name
         except TypeError:
             return False
 
@@ -180,11 +180,26 @@ class Backend:
 # Helpers that name libraries (kept here so the compute code never has to).
 
 
+def is_dask_array(x: Any) -> bool:
+    """Whether ``x`` is a ``dask.array.Array``, without importing Dask.
+
+    Parameters
+    ----------
+    x : object
+
+    Returns
+    -------
+    bool
+    """
+    module = type(x).__module__
+    return (module == "dask.array" or module.startswith("dask.array.")) and hasattr(x, "chunks")
+
+
 def _is_strict(x: Any) -> bool:
     return type(x).__module__.startswith("array_api_strict")
 
 
-def _library_name(x: Any) -> str:
+def library_name(x: Any) -> str:
     """The bpnet_xp backend name of the library an array comes from."""
     if isinstance(x, np.ndarray) or isinstance(x, np.generic):
         return "numpy"
@@ -218,7 +233,7 @@ def to_numpy(x: Any) -> np.ndarray:
         return x
     if isinstance(x, (int, float, bool, np.generic)):
         return np.asarray(x)
-    name = _library_name(x)
+    name = library_name(x)
     if name == "cupy":
         return x.get()
     if name == "torch":
@@ -244,7 +259,7 @@ def inplace_namespace(x: Any):
     pure path as the reference it is tested against.
     """
     try:
-        name = _library_name(x)
+        name = library_name(x)
     except TypeError:
         return None
     if name == "numpy":
@@ -278,7 +293,7 @@ def is_concrete(x: Any) -> bool:
     that are perfectly possible on concrete ones).
     """
     try:
-        name = _library_name(x)
+        name = library_name(x)
     except TypeError:
         return True
     if name == "dask":
@@ -292,7 +307,7 @@ def is_concrete(x: Any) -> bool:
 
 def backend_of(x: Any) -> Backend:
     """The :class:`Backend` an existing array belongs to (its library and device)."""
-    name = _library_name(x)
+    name = library_name(x)
     xp = array_namespace(x)
     return Backend(name, xp, _device_of(x))
 

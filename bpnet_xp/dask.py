@@ -53,7 +53,7 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
-from .backend import to_numpy
+from .backend import is_dask_array, to_numpy
 from .network import data_loss_and_grad, finish, forward, penalty_and_grad
 
 __all__ = [
@@ -64,21 +64,6 @@ __all__ = [
     "predict_dask",
     "make_dask_classification",
 ]
-
-
-def is_dask_array(x: Any) -> bool:
-    """Whether ``x`` is a ``dask.array.Array``, without importing Dask.
-
-    Parameters
-    ----------
-    x : object
-
-    Returns
-    -------
-    bool
-    """
-    module = type(x).__module__
-    return (module == "dask.array" or module.startswith("dask.array.")) and hasattr(x, "chunks")
 
 
 # ---------------------------------------------------------------------------------------

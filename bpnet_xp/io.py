@@ -41,7 +41,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from . import backend as _backend
-from .network import MLP
+from .model import MLP
 
 __all__ = ["save", "load", "read_metadata", "atomic_write", "FORMAT_NAME", "FORMAT_VERSION"]
 

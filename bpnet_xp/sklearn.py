@@ -70,7 +70,8 @@ from array_api_compat import is_array_api_obj
 
 from . import backend as _backend
 from .activations import log_sigmoid, log_softmax, sigmoid
-from .network import MLP, forward
+from .model import MLP
+from .network import forward
 
 __all__ = ["BPClassifier", "BPRegressor"]
 

@@ -439,13 +439,13 @@ def fit(
     "non-finite loss" and a :class:`RuntimeWarning`; the network keeps the last
     parameters at which the loss was finite.
     """
-    from .distributed import is_dask_array
+    from .dask import is_dask_array
 
     if is_dask_array(X) or is_dask_array(y):
-        # Data larger than memory: chunk-wise objective and streaming (bpnet_xp.distributed).
+        # Data larger than memory: chunk-wise objective and streaming (bpnet_xp.dask).
         if sample_weight is not None:
             raise ValueError("sample_weight is not supported with dask arrays yet")
-        from .distributed import fit_dask
+        from .dask import fit_dask
 
         return fit_dask(net, X, y, optimizer, epochs=epochs, max_iter=max_iter, batch_size=batch_size,
                         learning_rate=learning_rate, momentum=momentum, nesterov=nesterov, beta1=beta1,
@@ -715,7 +715,7 @@ class _Run:
 
     def minimize(self, fun, max_iter, gtol, ftol, memory, bar) -> None:
         """Run the history's solver ("cg"/"lbfgs") on ``fun(theta) -> (J, grad)``, recording
-        every iteration; also used by :mod:`bpnet_xp.distributed` with its map-reduce ``fun``."""
+        every iteration; also used by :mod:`bpnet_xp.dask` with its map-reduce ``fun``."""
         from .solvers import minimize
 
         stopped = [False]

@@ -1,4 +1,4 @@
-"""Training and prediction on Dask arrays (bpnet_xp.distributed).
+"""Training and prediction on Dask arrays (bpnet_xp.dask).
 
 References: the in-memory NumPy float64 path (``network.loss_and_grad`` and
 ``MLP.fit``), the textbook cost of tests/reference.py with central differences,
@@ -29,7 +29,7 @@ da = import_or_skip("dask.array", "dask")
 distributed = import_or_skip("distributed", "dask")
 
 import bpnet_xp as bp  # noqa: E402
-from bpnet_xp.distributed import (  # noqa: E402
+from bpnet_xp.dask import (  # noqa: E402
     DaskObjective,
     dask_objective,
     fit_dask,
@@ -360,7 +360,7 @@ def test_clear_errors_for_mismatched_data():
 
 
 def test_is_dask_array_does_not_import_dask():
-    code = ("import sys, numpy as np; from bpnet_xp.distributed import is_dask_array; "
+    code = ("import sys, numpy as np; from bpnet_xp.dask import is_dask_array; "
             "assert not is_dask_array(np.zeros(3)); assert 'dask' not in sys.modules, 'dask imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert is_dask_array(da.zeros(3)) and not is_dask_array(np.zeros(3)) and not is_dask_array([1, 2])
@@ -399,7 +399,7 @@ _DASK_PART = textwrap.dedent("""
     import numpy as np
     from distributed import Client, LocalCluster, wait
     import bpnet_xp as bp
-    from bpnet_xp.distributed import fit_dask, make_dask_classification
+    from bpnet_xp.dask import fit_dask, make_dask_classification
 
     def status(field):
         text = open("/proc/self/status").read()
@@ -454,7 +454,7 @@ _DASK_PART = textwrap.dedent("""
 _NUMPY_PART = textwrap.dedent("""
     import json, sys
     import bpnet_xp as bp
-    from bpnet_xp.distributed import make_dask_classification
+    from bpnet_xp.dask import make_dask_classification
     cfg = json.loads(sys.argv[1])
     X, y = make_dask_classification(cfg["n"], cfg["d"], chunk_rows=cfg["chunk"], seed=cfg["seed"])
     X, y = X.compute(scheduler="sync"), y.compute(scheduler="sync")

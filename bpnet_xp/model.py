@@ -1,0 +1,566 @@
+"""The public front: :class:`MLP` builds a network and delegates to the math.
+
+The math lives in :mod:`bpnet_xp.network` (pure functions of spec, theta, X, Y);
+validation in :mod:`bpnet_xp.validation`, training in :mod:`bpnet_xp.training`,
+files in :mod:`bpnet_xp.io`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace
+from array_api_compat import device as _device
+
+from . import backend as _backend
+from .activations import get_activation
+from .initializers import initial_parameters
+from .losses import check_pair, get_loss
+from .network import NetworkSpec, column, forward, loss_and_grad, loss_value, unpack
+
+__all__ = ["MLP"]
+
+_DEFAULT_LOSS = {"sigmoid": "cross_entropy", "softmax": "softmax_cross_entropy"}
+
+class MLP:
+    """A fully connected feed-forward network trained by back-propagation.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``(n_inputs, n_hidden_1, ..., n_outputs)``; two entries (no hidden layer)
+        give linear regression (identity output + mse) or logistic regression
+        (sigmoid output + cross_entropy).
+    activation : str
+        Hidden activation: "sigmoid", "tanh", "relu" or "identity".
+    output : str, optional
+        Output activation: "sigmoid", "softmax", "identity", "tanh" or "relu".
+        Default: the canonical output of ``loss``, or "sigmoid".
+    loss : str, optional
+        "cross_entropy" (sigmoid outputs, the classic cost summed over the K outputs),
+        "softmax_cross_entropy" or "mse" (the 1/(2m) convention).  Default: the
+        canonical loss of ``output`` (mse for identity, tanh and relu outputs).
+    l2 : float
+        L2 strength lambda; the penalty (lambda / (2m)) sum(W**2) skips the biases
+        (with sample weights, m is their sum).
+    backend : str or Backend
+        Where the math runs: "auto", "numpy", "cupy", "torch", "jax", "array_api_strict".
+    device : optional
+        Device within the backend ("cuda:1", "device1", ...).
+    dtype : {"float32", "float64"}
+        Floating dtype of the parameters and of the data moved to the device.
+    seed : int or numpy.random.Generator, optional
+        Seeds the host RNG for the initial weights (and, by default, for shuffling
+        in ``fit``): the same seed gives the same network on every backend.
+    init : str or callable
+        "auto" (He for relu, classic otherwise), "classic", "glorot", "he".
+
+    Attributes
+    ----------
+    theta : array, shape (n_parameters,)
+        All parameters, flat, on the backend's device (assignable).
+    weights : list of (W, b)
+        Per-layer views of ``theta``; ``W`` has shape (n_in, n_out).
+    history : History or None
+        Set by :meth:`fit`.
+    """
+
+    def __init__(
+        self,
+        layer_sizes,
+        activation: str = "sigmoid",
+        output: str | None = None,
+        loss: str | None = None,
+        l2: float = 0.0,
+        backend: Any = "auto",
+        device: Any = None,
+        dtype: str = "float32",
+        seed: Any = None,
+        init: Any = "auto",
+    ):
+        sizes = tuple(layer_sizes) if not isinstance(layer_sizes, (int, str)) else None
+        if sizes is None or len(sizes) < 2:
+            raise ValueError(f"layer_sizes must list at least the input and output sizes, got {layer_sizes!r}")
+        for n in sizes:
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise ValueError(f"layer sizes must be positive integers, got {layer_sizes!r}")
+        self.layer_sizes = tuple(int(n) for n in sizes)
+
+        hidden = get_activation(activation, hidden=True)
+        if output is None:
+            output = get_loss(loss).canonical_output if loss is not None else "sigmoid"
+        out = get_activation(output)
+        if loss is None:
+            loss = _DEFAULT_LOSS.get(out.name, "mse")
+        lo = get_loss(loss)
+        check_pair(lo, out)
+        l2 = float(l2)
+        if not math.isfinite(l2) or l2 < 0:
+            raise ValueError(f"l2 must be a finite number >= 0, got {l2}")
+        if out.name == "softmax" and self.layer_sizes[-1] < 2:
+            raise ValueError("a softmax output needs at least 2 output units")
+
+        self.spec = NetworkSpec(self.layer_sizes, hidden, out, lo, l2)
+        self.backend = _backend.get_backend(backend, device)
+        if dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        self._dtype = self.backend.dtype(dtype)  # raises if the device lacks float64
+        self.dtype = dtype
+        self.seed = seed
+        self.init = init
+        host = initial_parameters(self.layer_sizes, init, hidden.name, seed)
+        # Cast on the host, then one transfer: bit-identical on every backend.
+        self._theta = self.backend.asarray(host.astype(dtype), dtype)
+        self.history = None
+        # Optional preprocessing carried with the model (set by the CLI / callers, saved by
+        # io.save): the original label values that outputs 0..K-1 stand for, and the
+        # StandardScaler fitted on the training inputs.  The math never applies them.
+        self.classes = None
+        self.scaler = None
+
+    # -- structure --------------------------------------------------------------------------
+    @property
+    def activation(self) -> str:
+        return self.spec.activation.name
+
+    @property
+    def output(self) -> str:
+        return self.spec.output.name
+
+    @property
+    def loss_name(self) -> str:
+        return self.spec.loss.name
+
+    @property
+    def l2(self) -> float:
+        return self.spec.l2
+
+    @l2.setter
+    def l2(self, value: float) -> None:
+        value = float(value)
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"l2 must be a finite number >= 0, got {value}")
+        self.spec = self.spec._replace(l2=value)
+
+    @property
+    def n_parameters(self) -> int:
+        return self.spec.n_parameters
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layer_sizes[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layer_sizes[-1]
+
+    @property
+    def is_classifier(self) -> bool:
+        """True for classification losses: ``y`` is labels 0..K-1 (or (m, K) probabilities)."""
+        return self.spec.loss.classification
+
+    @property
+    def expects(self) -> str:
+        """What ``y`` this network takes, in words."""
+        if self.is_classifier:
+            k = max(self.n_outputs, 2)
+            return f"integer class labels 0..{k - 1} of shape (m,), or targets in [0, 1] of shape (m, {self.n_outputs})"
+        return f"float targets of shape (m,)" + (f" or (m, {self.n_outputs})" if self.n_outputs > 1 else "")
+
+    # -- parameters -------------------------------------------------------------------------
+    @property
+    def theta(self):
+        """The flat parameter vector on the backend's device, shape (n_parameters,)."""
+        return self._theta
+
+    @theta.setter
+    def theta(self, value) -> None:
+        arr = self._to_device(value, "theta")
+        if arr.ndim != 1 or arr.shape[0] != self.n_parameters:
+            raise ValueError(f"theta must have shape ({self.n_parameters},), got {tuple(arr.shape)}")
+        self._theta = arr
+
+    @property
+    def weights(self) -> list:
+        """Per-layer ``(W, b)``, W of shape (n_in, n_out): views of ``theta`` where the library has views."""
+        return unpack(self.spec, self._theta)
+
+    def __repr__(self) -> str:
+        return (
+            f"MLP({list(self.layer_sizes)}, activation={self.activation!r}, output={self.output!r}, "
+            f"loss={self.loss_name!r}, l2={self.l2}, backend={self.backend.name!r}, dtype={self.dtype!r})"
+        )
+
+    @property
+    def objective(self):
+        """``objective(spec, theta, X, Y, weight=None) -> (loss, grad)``: :func:`loss_and_grad`,
+        compiled for this backend where that pays (JAX: jit with ``spec`` static; ``weight``
+        is an ordinary array argument, or None), generic elsewhere."""
+        key = (self.backend.name, str(self.backend.device))
+        cache = self.__dict__.setdefault("_compiled", {})
+        if key not in cache:
+            cache[key] = self.backend.compile(loss_and_grad, static_argnums=(0,))
+        return cache[key]
+
+    # -- data validation and placement ---------------------------------------------------------
+    def _to_device(self, value, what: str):
+        """Host data or an array of this backend -> array of this backend, device and dtype."""
+        be = self.backend
+        if isinstance(value, (list, tuple, int, float)) or isinstance(value, np.ndarray):
+            host = np.asarray(value)
+            if host.dtype.kind not in "biuf":
+                raise ValueError(f"{what} must be numeric, got dtype {host.dtype}")
+            return be.asarray(host.astype(self.dtype, copy=False), self._dtype)
+        try:
+            library = _backend.library_name(value)
+        except TypeError:
+            raise ValueError(f"{what} must be a NumPy array or an array of the {be.name!r} backend, "
+                             f"got {type(value).__module__}.{type(value).__name__}") from None
+        if library != be.name:
+            raise ValueError(
+                f"{what} is a {library} array but this network runs on the {be.name!r} backend; "
+                f"pass NumPy data or an array of {be.name}"
+            )
+        if not be.same_device(value):
+            raise ValueError(f"{what} is on device {_device(value)!r} but this network is on {be.device!r}")
+        xp = be.xp
+        if not (xp.isdtype(value.dtype, "real floating") or xp.isdtype(value.dtype, "integral")
+                or value.dtype == xp.bool):
+            raise ValueError(f"{what} must be numeric, got dtype {value.dtype}")
+        return value if value.dtype == self._dtype else xp.astype(value, self._dtype)
+
+    def _check_X(self, X):
+        """Validate X and move it to the device: (m, n_inputs), finite, non-empty."""
+        if isinstance(X, (list, tuple)):
+            X = np.asarray(X)
+        shape = getattr(X, "shape", None)
+        if shape is None:
+            raise ValueError(f"X must be a 2-D array of shape (n_samples, {self.n_inputs}), got {type(X).__name__}")
+        if len(shape) != 2:
+            hint = " (use X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample)" if len(shape) == 1 else ""
+            raise ValueError(f"X must be 2-D of shape (n_samples, {self.n_inputs}), got a {len(shape)}-D array of shape {tuple(shape)}{hint}")
+        if shape[0] == 0:
+            raise ValueError("X is empty: it has 0 samples")
+        if shape[1] != self.n_inputs:
+            raise ValueError(f"X has {shape[1]} features but the network expects {self.n_inputs}")
+        Xd = self._to_device(X, "X")
+        self._check_finite(Xd, "X")
+        return Xd
+
+    def _check_y(self, y, m: int):
+        """Validate y for this network and turn it into targets Y of shape (m, n_outputs)."""
+        be, xp, K = self.backend, self.backend.xp, self.n_outputs
+        if isinstance(y, (list, tuple)):
+            y = np.asarray(y)
+        shape = getattr(y, "shape", None)
+        if shape is None:
+            raise ValueError(f"y must be an array; this network expects {self.expects}")
+        if len(shape) == 0 or shape[0] != m:
+            raise ValueError(f"y has {shape[0] if len(shape) else 0} samples but X has {m}")
+        if len(shape) == 2 and shape[1] == 1 and K == 1:
+            y = y[:, 0]
+            shape = y.shape
+        if len(shape) > 2:
+            raise ValueError(f"y must be 1-D or 2-D, got shape {tuple(shape)}")
+        if len(shape) == 2:
+            if shape[1] != K:
+                raise ValueError(f"y has {shape[1]} columns but the network has {K} outputs")
+            Y = self._to_device(y, "y")
+            self._check_finite(Y, "y")
+            if self.is_classifier:
+                self._check_range(Y, 0.0, 1.0, "y (targets of a classification loss) must lie in [0, 1]")
+            return Y
+        # 1-D y
+        integral = _is_integral(y, be)
+        if self.is_classifier or (integral and K > 1):
+            n_classes = max(K, 2)
+            labels = self._to_labels(y, n_classes)
+            if K == 1:
+                return xp.reshape(xp.astype(labels, self._dtype), (-1, 1))
+            classes = xp.arange(K, device=be.device)
+            return xp.astype(xp.reshape(labels, (-1, 1)) == classes, self._dtype)
+        if K != 1:
+            raise ValueError(f"y is 1-D but the network has {K} outputs; pass y of shape (m, {K})")
+        Y = xp.reshape(self._to_device(y, "y"), (-1, 1))
+        self._check_finite(Y, "y")
+        return Y
+
+    def _to_labels(self, y, n_classes: int):
+        """Integer class labels 0..n_classes-1 on the device, or ValueError naming the bad label."""
+        be, xp = self.backend, self.backend.xp
+        if isinstance(y, np.ndarray):
+            if y.dtype.kind not in "biuf":
+                raise ValueError(f"class labels must be integers 0..{n_classes - 1}, got dtype {y.dtype}")
+            if y.dtype.kind == "f":
+                if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+                    raise ValueError(f"class labels must be integers 0..{n_classes - 1}; y has non-integer values")
+            bad = (y < 0) | (y >= n_classes)
+            if np.any(bad):
+                raise ValueError(
+                    f"label {y[np.argmax(bad)].item():g} is out of range: this network has {n_classes} classes, "
+                    f"so labels must be 0..{n_classes - 1}"
+                )
+            return be.asarray(y.astype(np.int64))
+        if _backend.library_name(y) != be.name:
+            raise ValueError(f"y is a {_backend.library_name(y)} array but this network runs on {be.name!r}")
+        if not be.same_device(y):
+            raise ValueError(f"y is on device {_device(y)!r} but this network is on {be.device!r}")
+        if xp.isdtype(y.dtype, "real floating"):
+            if not bool(xp.all(y == xp.round(y))):
+                raise ValueError(f"class labels must be integers 0..{n_classes - 1}; y has non-integer values")
+        elif not (xp.isdtype(y.dtype, "integral") or y.dtype == xp.bool):
+            raise ValueError(f"class labels must be integers 0..{n_classes - 1}, got dtype {y.dtype}")
+        lo, hi = float(xp.min(y)), float(xp.max(y))
+        if lo < 0 or hi >= n_classes:
+            raise ValueError(
+                f"label {lo if lo < 0 else hi:g} is out of range: this network has {n_classes} classes, "
+                f"so labels must be 0..{n_classes - 1}"
+            )
+        return xp.astype(y, xp.int64)
+
+    def _check_finite(self, Y, what: str) -> None:
+        xp = self.backend.xp
+        if self.backend.is_lazy or Y.size == 0:
+            return
+        # The standard's max/min propagate NaN, and +-inf shows up in one of them: two
+        # reductions and no temporary the size of the data (isfinite would allocate one).
+        lo, hi = xp.min(Y), xp.max(Y)
+        if not bool(xp.isfinite(lo) & xp.isfinite(hi)):
+            raise ValueError(f"{what} contains NaN or infinite values")
+
+    def _check_range(self, Y, lo: float, hi: float, message: str) -> None:
+        xp = self.backend.xp
+        if not self.backend.is_lazy and not bool(xp.all((Y >= lo) & (Y <= hi))):
+            raise ValueError(message)
+
+    def prepare_weight(self, sample_weight, m: int):
+        """Validate per-sample weights and move them to the device once.
+
+        Parameters
+        ----------
+        sample_weight : array, shape (m,) (or (m, 1))
+            NumPy, a list, or an array of the network's backend.
+        m : int
+            The number of samples they weight.
+
+        Returns
+        -------
+        weight : array, shape (m,), on the device, in the network's dtype
+
+        Raises
+        ------
+        ValueError
+            For a wrong shape, a non-numeric dtype, NaN or infinite values, a negative
+            weight, or weights that are all zero (each named in the message).
+        """
+        if isinstance(sample_weight, (list, tuple, int, float)):
+            sample_weight = np.asarray(sample_weight)
+        shape = getattr(sample_weight, "shape", None)
+        if shape is None:
+            raise ValueError(f"sample_weight must be an array of shape ({m},), "
+                             f"got {type(sample_weight).__name__}")
+        if len(shape) == 2 and shape[1] == 1:
+            sample_weight = sample_weight[:, 0]
+            shape = sample_weight.shape
+        if len(shape) != 1 or shape[0] != m:
+            raise ValueError(f"sample_weight must have shape ({m},) (one weight per sample), got {tuple(shape)}")
+        w = self._to_device(sample_weight, "sample_weight")
+        if self.backend.is_lazy:
+            return w
+        xp = self.backend.xp
+        self._check_finite(w, "sample_weight")
+        if not bool(xp.all(w >= 0)):
+            raise ValueError(f"sample_weight must be non-negative; its smallest value is {float(xp.min(w)):g}")
+        if not bool(xp.any(w > 0)):
+            raise ValueError("sample_weight is zero for every sample: at least one weight must be positive")
+        return w
+
+    def prepare(self, X, y=None):
+        """Validate ``X`` (and ``y``) and move them to the device once.
+
+        Returns
+        -------
+        X : array, shape (m, n_inputs), on the device, in the network's dtype
+        Y : array, shape (m, n_outputs), or None
+            Targets; class labels become one-hot rows.
+        """
+        Xd = self._check_X(X)
+        if y is None:
+            return Xd, None
+        return Xd, self._check_y(y, Xd.shape[0])
+
+    # -- the math, bound to this network ------------------------------------------------------
+    def _prepare_weighted(self, X, y, sample_weight):
+        """(X, Y, weight or None) on the device."""
+        if sample_weight is None:
+            return (*self.prepare(X, y), None)
+        Xd, Y = self.prepare(X, y)
+        return Xd, Y, self.prepare_weight(sample_weight, Xd.shape[0])
+
+    def loss_and_grad(self, X, y, theta=None, sample_weight=None):
+        """Loss (L2 penalty included) and its gradient with respect to ``theta``.
+
+        Parameters
+        ----------
+        X : array, shape (m, n_inputs)
+        y : array, shape (m,) or (m, n_outputs)
+        theta : array, shape (n_parameters,), optional
+            Evaluate at these parameters instead of ``self.theta``.
+        sample_weight : array, shape (m,), optional
+            Non-negative per-sample weights, not all zero (NumPy or the backend's
+            arrays): the loss becomes sum_i w_i L_i / S + (l2 / (2S)) sum(W**2)
+            with S = sum_i w_i (see :func:`loss_and_grad`).
+
+        Returns
+        -------
+        loss : float
+        grad : backend array, shape (n_parameters,), same layout as ``theta``
+        """
+        Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
+        t = self._theta if theta is None else self._to_device(theta, "theta")
+        value, grad = loss_and_grad(self.spec, t, Xd, Y, w)
+        return float(value), grad
+
+    def loss(self, X, y, theta=None, sample_weight=None) -> float:
+        """Mean loss over the samples plus the L2 penalty, as a Python float.
+
+        With ``sample_weight`` (shape (m,)), the weighted mean and the penalty divided
+        by the total weight, as in :meth:`loss_and_grad`.
+        """
+        from .dask import DaskObjective, is_dask_array
+
+        if is_dask_array(X) and sample_weight is None:
+            t = self._theta if theta is None else self._to_device(theta, "theta")
+            return DaskObjective(self.spec, X, y).loss_and_score(t)[0]
+        Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
+        t = self._theta if theta is None else self._to_device(theta, "theta")
+        return float(loss_value(self.spec, t, Xd, Y, w))
+
+    def forward(self, X):
+        """Output activations for X, as an array of the backend, shape (m, n_outputs)."""
+        Xd, _ = self.prepare(X)
+        return forward(self.spec, self._theta, Xd)[1]
+
+    def _return_like(self, X, result):
+        # NumPy in, NumPy out: the transfer back to the host happens here, explicitly.
+        if isinstance(X, (np.ndarray, list, tuple)) and self.backend.name != "numpy":
+            return self.backend.to_numpy(result)
+        if isinstance(X, (np.ndarray, list, tuple)):
+            return np.asarray(result)
+        return result
+
+    def predict_proba(self, X):
+        """Output activations (class probabilities for classifiers), shape (m, n_outputs).
+
+        Returns NumPy for NumPy input, an array of the backend for backend input, and a
+        lazy Dask array for Dask input.
+        """
+        from .dask import is_dask_array, predict_dask  # local: distributed imports network
+
+        if is_dask_array(X):
+            return predict_dask(self, X, "proba")
+        return self._return_like(X, self.forward(X))
+
+    def _predict_device(self, X):
+        xp = self.backend.xp
+        A = self.forward(X)
+        if self.is_classifier:
+            if self.n_outputs == 1:
+                return xp.astype(A[:, 0] >= 0.5, xp.int64)
+            return xp.argmax(A, axis=1)
+        return A[:, 0] if self.n_outputs == 1 else A
+
+    def predict(self, X):
+        """Class labels (classifiers: argmax, or p >= 0.5 for one sigmoid output) or outputs.
+
+        Returns
+        -------
+        array, shape (m,) — or (m, n_outputs) for multi-output regression.
+            NumPy for NumPy input, an array of the backend for backend input, a lazy
+            Dask array for Dask input.
+        """
+        from .dask import is_dask_array, predict_dask
+
+        if is_dask_array(X):
+            return predict_dask(self, X, "predict")
+        return self._return_like(X, self._predict_device(X))
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy for classifiers, coefficient of determination R^2 for regression.
+
+        R^2 of several outputs is their uniform average, as in scikit-learn.  With
+        ``sample_weight`` (shape (m,)) both are weighted as scikit-learn's
+        ``accuracy_score`` / ``r2_score`` weight them: sum_i w_i [hit_i] / sum_i w_i, and
+        R^2 = 1 - sum_i w_i (y_i - h_i)**2 / sum_i w_i (y_i - ybar_w)**2 with the
+        weighted mean ybar_w.
+        """
+        from .dask import DaskObjective, is_dask_array
+
+        if is_dask_array(X) and sample_weight is None:
+            # Chunk-wise sums and one reduction; X is never gathered on the client.
+            return DaskObjective(self.spec, X, y).loss_and_score(self._theta)[1]
+        xp = self.backend.xp
+        Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
+        if self.is_classifier:
+            pred = self._predict_device(Xd)
+            truth = xp.argmax(Y, axis=1) if self.n_outputs > 1 else xp.astype(Y[:, 0] >= 0.5, xp.int64)
+            hit = xp.astype(pred == truth, self._dtype)
+            if w is None:
+                return float(xp.mean(hit))
+            return float(xp.sum(w * hit) / xp.sum(w))
+        A = forward(self.spec, self._theta, Xd)[1]
+        if w is None:
+            ss_res = xp.sum((Y - A) ** 2, axis=0)
+            ss_tot = xp.sum((Y - xp.mean(Y, axis=0)) ** 2, axis=0)
+        else:
+            wc = column(w)
+            mean = xp.sum(wc * Y, axis=0) / xp.sum(w)
+            ss_res = xp.sum(wc * (Y - A) ** 2, axis=0)
+            ss_tot = xp.sum(wc * (Y - mean) ** 2, axis=0)
+        # A constant target is fitted perfectly only by a perfect prediction (sklearn's rule).
+        safe = xp.where(ss_tot > 0, ss_tot, xp.ones_like(ss_tot))
+        perfect = xp.astype(ss_res == 0, ss_res.dtype)
+        r2 = xp.where(ss_tot > 0, 1 - ss_res / safe, perfect)
+        return float(xp.mean(r2))
+
+    # -- training and persistence (implemented in training.py and io.py) -----------------------
+    def fit(self, X, y, optimizer: str = "adam", **options):
+        """Train the network; see :func:`bpnet_xp.training.fit` for the options.
+
+        Returns
+        -------
+        History
+        """
+        from .training import fit
+
+        return fit(self, X, y, optimizer=optimizer, **options)
+
+    def save(self, path) -> None:
+        """Save to ``path`` (.npz arrays + JSON metadata), atomically; see :func:`bpnet_xp.io.save`."""
+        from .io import save
+
+        save(self, path)
+
+    def copy(self, backend=None, device=None, dtype=None) -> "MLP":
+        """A copy of this network, optionally on another backend/device or in another dtype."""
+        new = MLP.__new__(MLP)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.pop("_compiled", None)
+        new.backend = self.backend if backend is None else _backend.get_backend(backend, device)
+        new.dtype = dtype or self.dtype
+        new._dtype = new.backend.dtype(new.dtype)
+        host = self.backend.to_numpy(self._theta).astype(new.dtype)
+        new._theta = new.backend.asarray(host, new._dtype)
+        return new
+
+
+def _is_integral(y, be) -> bool:
+    if isinstance(y, np.ndarray):
+        return y.dtype.kind in "biu"
+    try:
+        xp = array_namespace(y)
+        return xp.isdtype(y.dtype, "integral") or y.dtype == xp.bool
+    except TypeError:
+        return False
