@@ -70,7 +70,7 @@ __all__ = [
 # Scheduler helpers.
 
 
-def _client():
+def current_client():
     """The ``dask.distributed`` Client that ``dask.compute`` would use now, or None.
 
     None when distributed was never imported, no client exists, or the user
@@ -325,7 +325,7 @@ class DaskObjective:
         X = _check_features(X, spec.layer_sizes[0])
         host_y = y is not None and not is_dask_array(y)
         y, self.kind, checks = _targets_plan(y, X, self.n_outputs, self.classification)
-        client = _client()
+        client = current_client()
         if host_y and client is not None:
             # Labels that came from the client go to the cluster once, not once per evaluation.
             y = client.persist(y)
@@ -347,7 +347,7 @@ class DaskObjective:
         import dask.array as da
 
         theta_host = np.asarray(to_numpy(theta))
-        client = _client()
+        client = current_client()
         theta_ref = _theta_reference(theta_host, client)
         y_index = "i" if self.y.ndim == 1 else "ik"
         parts = da.blockwise(
@@ -672,7 +672,7 @@ class _ChunkFeed:
 
     def __init__(self, X, y):
         self.X, self.y = X, y
-        self.client = _client()
+        self.client = current_client()
 
     def request(self, index: int):
         pair = (self.X.blocks[index], self.y.blocks[index])
