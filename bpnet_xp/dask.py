@@ -53,6 +53,7 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
+from . import metrics, validation
 from .backend import is_dask_array, to_numpy
 from .network import data_loss_and_grad, finish, forward, penalty_and_grad
 
@@ -121,15 +122,11 @@ def _rows_known(chunks: tuple, what: str) -> None:
 
 def _check_features(X, n_inputs: int):
     """X: a 2-D numeric dask array of n_inputs columns, returned with the columns in one chunk."""
-    if X.ndim != 2:
-        hint = " (use X.reshape(-1, 1) for a single feature)" if X.ndim == 1 else ""
-        raise ValueError(f"X must be 2-D of shape (n_samples, {n_inputs}), got a {X.ndim}-D dask array "
-                         f"of shape {tuple(X.shape)}{hint}")
-    _rows_known(X.chunks[0], "X")
-    if X.shape[0] == 0:
-        raise ValueError("X is empty: it has 0 samples")
-    if X.shape[1] != n_inputs:
-        raise ValueError(f"X has {X.shape[1]} features but the network expects {n_inputs}")
+    if X.ndim == 2:
+        _rows_known(X.chunks[0], "X")
+    message = validation.feature_shape_error(X.shape, n_inputs, "dask array")
+    if message is not None:
+        raise ValueError(message)
     if np.dtype(X.dtype).kind not in "biuf":
         raise ValueError(f"X must be numeric, got dtype {X.dtype}")
     if len(X.chunks[1]) > 1:
@@ -138,111 +135,61 @@ def _check_features(X, n_inputs: int):
     return X
 
 
-def _targets_plan(y, X, n_outputs: int, classification: bool):
-    """Check y against X and the network; return (y, kind, lazy scalar checks).
-
-    kind says how a chunk of y becomes targets Y of shape (rows, n_outputs):
-    "onehot" (labels -> one-hot), "column" (a 1-D target or 0/1 label -> a column)
-    or "matrix" (already (rows, n_outputs)).
-    """
+def _dask_labels(y, X):
+    """y as a dask array cut along X's row chunks (host labels are cut here)."""
     da = _require_dask()
-    K = n_outputs
-    if not is_dask_array(y):
-        if y is None:
-            raise ValueError("y is required: the targets or class labels of the rows of X")
-        host = np.asarray(y)
-        if host.dtype.kind not in "biuf":
-            raise ValueError(f"y must be numeric, got dtype {host.dtype}")
-        if host.ndim == 0 or host.shape[0] != X.shape[0]:
-            raise ValueError(f"y has {host.shape[0] if host.ndim else 0} samples but X has {X.shape[0]}")
-        # Host labels are cut along X's row chunks so that every block pairs with its rows.
-        y = da.from_array(host, chunks=(X.chunks[0],) + tuple((s,) for s in host.shape[1:]))
+    if is_dask_array(y):
+        return y
+    if y is None:
+        raise ValueError("y is required: the targets or class labels of the rows of X")
+    host = np.asarray(y)
+    if host.dtype.kind not in "biuf":
+        raise ValueError(f"y must be numeric, got dtype {host.dtype}")
+    if host.ndim == 0 or host.shape[0] != X.shape[0]:
+        raise ValueError(f"y has {host.shape[0] if host.ndim else 0} samples but X has {X.shape[0]}")
+    # Host labels are cut along X's row chunks so that every block pairs with its rows.
+    return da.from_array(host, chunks=(X.chunks[0],) + tuple((s,) for s in host.shape[1:]))
+
+
+def _targets_plan(y, X, n_outputs: int, classification: bool):
+    """Check y against X and the network: (y, TargetPlan, lazy scalar checks), as in memory."""
+    y = _dask_labels(y, X)
     if y.ndim == 0:
         raise ValueError("y must be 1-D or 2-D, got a 0-d array")
     _rows_known(y.chunks[0], "y")
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(f"y has {y.shape[0]} samples but X has {X.shape[0]}")
-    if y.chunks[0] != X.chunks[0]:
+    if y.shape[0] == X.shape[0] and y.chunks[0] != X.chunks[0]:
         raise ValueError(
             f"y's row chunks {y.chunks[0][:4]}{'...' if len(y.chunks[0]) > 4 else ''} do not match X's "
             f"{X.chunks[0][:4]}{'...' if len(X.chunks[0]) > 4 else ''}: every row block of X needs its "
             "labels in the same block; use y = y.rechunk({0: X.chunks[0]})"
         )
-    if np.dtype(y.dtype).kind not in "biuf":
-        raise ValueError(f"y must be numeric, got dtype {y.dtype}")
-    if y.ndim == 2 and y.shape[1] == 1 and K == 1:
+    plan = validation.plan_targets(y.shape, y.dtype, n_outputs, classification, X.shape[0])
+    if plan.squeeze:
         y = y[:, 0]
-    if y.ndim > 2:
-        raise ValueError(f"y must be 1-D or 2-D, got shape {tuple(y.shape)}")
-    checks = {}
-    if y.ndim == 2:
-        if y.shape[1] != K:
-            raise ValueError(f"y has {y.shape[1]} columns but the network has {K} outputs")
-        if len(y.chunks[1]) > 1:
-            y = y.rechunk({1: -1})
-        checks["y finite"] = da.isfinite(y).all()
-        if classification:
-            checks["y min"], checks["y max"] = y.min(), y.max()
-        return y, "matrix", checks
-    integral = np.dtype(y.dtype).kind in "biu"
-    if classification or (integral and K > 1):
-        if not integral:
-            checks["y integral"] = (da.isfinite(y) & (y == da.round(y))).all()
-        checks["labels min"], checks["labels max"] = y.min(), y.max()
-        return y, ("column" if K == 1 else "onehot"), checks
-    if K != 1:
-        raise ValueError(f"y is 1-D but the network has {K} outputs; pass y of shape (m, {K})")
-    checks["y finite"] = da.isfinite(y).all()
-    return y, "column", checks
-
-
-def _raise_on(values: dict, n_outputs: int, what_x: str = "X") -> None:
-    """Turn the computed scalar checks into the same ValueErrors as MLP.prepare."""
-    n_classes = max(n_outputs, 2)
-    if not bool(values.get("X finite", True)):
-        raise ValueError(f"{what_x} contains NaN or infinite values")
-    if not bool(values.get("y finite", True)):
-        raise ValueError("y contains NaN or infinite values")
-    if not bool(values.get("y integral", True)):
-        raise ValueError(f"class labels must be integers 0..{n_classes - 1}; y has non-integer values")
-    if "labels min" in values:
-        lo, hi = float(values["labels min"]), float(values["labels max"])
-        if lo < 0 or hi >= n_classes:
-            raise ValueError(
-                f"label {lo if lo < 0 else hi:g} is out of range: this network has {n_classes} classes, "
-                f"so labels must be 0..{n_classes - 1}"
-            )
-    if "y min" in values and (float(values["y min"]) < 0 or float(values["y max"]) > 1):
-        raise ValueError("y (targets of a classification loss) must lie in [0, 1]")
+        plan = plan._replace(squeeze=False)
+    if y.ndim == 2 and len(y.chunks[1]) > 1:
+        y = y.rechunk({1: -1})
+    return y, plan, validation.target_checks(y, plan)
 
 
 # ---------------------------------------------------------------------------------------
 # What runs on a worker, next to a chunk: array API only, in the chunk's library.
 
 
-def _chunk_targets(xp, yb, kind: str, n_outputs: int, dtype, device):
-    if kind == "onehot":
-        labels = xp.reshape(xp.astype(yb, xp.int64), (-1, 1))
-        return xp.astype(labels == xp.arange(n_outputs, device=device), dtype)
-    if kind == "column":
-        return xp.reshape(xp.astype(yb, dtype), (-1, 1))
-    return xp.astype(yb, dtype)
-
-
-def _chunk_setup(Xb, yb, theta_host, kind, n_outputs):
+def _chunk_setup(Xb, yb, theta_host, plan):
     """theta in the chunk's library and device, X in theta's dtype, Y as targets."""
     xp = array_namespace(Xb)
     where = _device(Xb)
     theta = xp.asarray(theta_host, device=where)
     if Xb.dtype != theta.dtype:
         Xb = xp.astype(Xb, theta.dtype)
-    Y = None if yb is None else _chunk_targets(xp, yb, kind, n_outputs, theta.dtype, where)
+    Y = None if yb is None else validation.make_targets(yb, plan, theta.dtype)
     return xp, theta, Xb, Y
 
 
-def _chunk_sums(Xb, yb, theta_host, *, spec, kind, n_outputs):
+def _chunk_sums(Xb, yb, theta_host, *, spec, plan):
     """[L_c, dL_c/dtheta] of one row block as a host float64 array of shape (1, n_parameters + 1)."""
-    xp, theta, Xb, Y = _chunk_setup(Xb, yb, theta_host, kind, n_outputs)
+    xp, theta, Xb, Y = _chunk_setup(Xb, yb, theta_host, plan)
     loss_sum, grad_sum = data_loss_and_grad(spec, theta, Xb, Y)
     terms = xp.concat([xp.reshape(loss_sum, (1,)), grad_sum])
     # Back to the host on the worker: the reduction adds small host vectors, and the
@@ -250,32 +197,27 @@ def _chunk_sums(Xb, yb, theta_host, *, spec, kind, n_outputs):
     return np.reshape(np.asarray(to_numpy(terms), dtype=np.float64), (1, -1))
 
 
-def _chunk_metrics(Xb, yb, theta_host, *, spec, kind, n_outputs):
+def _chunk_metrics(Xb, yb, theta_host, *, spec, plan):
     """Validation terms of one block, float64 host row: [L_c, hits] or [L_c, ss_res, sum y, sum y^2]."""
-    xp, theta, Xb, Y = _chunk_setup(Xb, yb, theta_host, kind, n_outputs)
+    xp, theta, Xb, Y = _chunk_setup(Xb, yb, theta_host, plan)
     Z, A = forward(spec, theta, Xb)
     parts = [xp.reshape(spec.loss.value(Z, A, Y), (1,))]
     if spec.loss.classification:
-        if A.shape[1] == 1:
-            hit = (A[:, 0] >= 0.5) == (Y[:, 0] >= 0.5)
-        else:
-            hit = xp.argmax(A, axis=1) == xp.argmax(Y, axis=1)
-        parts.append(xp.reshape(xp.sum(xp.astype(hit, A.dtype)), (1,)))
+        hits = xp.sum(xp.astype(metrics.decide(A) == metrics.decide(Y), A.dtype))
+        parts.append(xp.reshape(hits, (1,)))
     else:
-        parts += [xp.sum((Y - A) ** 2, axis=0), xp.sum(Y, axis=0), xp.sum(Y * Y, axis=0)]
+        parts += list(metrics.regression_sums(Y, A))
     return np.reshape(np.asarray(to_numpy(xp.concat(parts)), dtype=np.float64), (1, -1))
 
 
 def _predict_block(Xb, theta_host, *, spec, what):
     """Predictions of one block, in the block's library."""
-    xp, theta, Xb, _ = _chunk_setup(Xb, None, theta_host, None, None)
+    _, theta, Xb, _ = _chunk_setup(Xb, None, theta_host, None)
     _, A = forward(spec, theta, Xb)
     if what == "proba":
         return A
     if spec.loss.classification:
-        if A.shape[1] == 1:
-            return xp.astype(A[:, 0] >= 0.5, xp.int64)
-        return xp.argmax(A, axis=1)
+        return metrics.decide(A)
     return A[:, 0] if A.shape[1] == 1 else A
 
 
@@ -313,7 +255,7 @@ class DaskObjective:
 
     def __init__(self, spec, X, y, *, n_outputs=None, classification=None, split_every: int = 8,
                  validate: bool = True):
-        da = _require_dask()
+        _require_dask()
         if not is_dask_array(X):
             raise ValueError(f"X must be a dask array, got {type(X).__module__}.{type(X).__name__}")
         self.spec = spec
@@ -324,7 +266,7 @@ class DaskObjective:
         self.split_every = int(split_every)
         X = _check_features(X, spec.layer_sizes[0])
         host_y = y is not None and not is_dask_array(y)
-        y, self.kind, checks = _targets_plan(y, X, self.n_outputs, self.classification)
+        y, self.plan, checks = _targets_plan(y, X, self.n_outputs, self.classification)
         client = current_client()
         if host_y and client is not None:
             # Labels that came from the client go to the cluster once, not once per evaluation.
@@ -336,9 +278,9 @@ class DaskObjective:
         if validate:
             import dask
 
-            checks["X finite"] = da.isfinite(X).all()
+            checks.update(validation.feature_checks(X))
             (values,) = dask.compute(checks)  # one pass over the data, scalars back
-            _raise_on(values, self.n_outputs)
+            validation.raise_on(values, self.n_outputs)
 
     # -- the graph of one evaluation ------------------------------------------------------
     def _reduce(self, function, theta, width: int):
@@ -352,7 +294,7 @@ class DaskObjective:
         y_index = "i" if self.y.ndim == 1 else "ik"
         parts = da.blockwise(
             function, "ij", self.X, "ij", self.y, y_index, theta_ref, None,
-            spec=self.spec, kind=self.kind, n_outputs=self.n_outputs,
+            spec=self.spec, plan=self.plan,
             adjust_chunks={"i": 1, "j": width}, dtype=np.float64,
             meta=np.empty((0, 0), dtype=np.float64), concatenate=True,
             name=f"bpnet-chunk-{uuid.uuid4().hex}",
@@ -388,11 +330,7 @@ class DaskObjective:
         if self.spec.loss.classification:
             return float(loss), float(total[1] / m)
         ss_res, sum_y, sum_y2 = total[1:1 + K], total[1 + K:1 + 2 * K], total[1 + 2 * K:]
-        ss_tot = np.maximum(sum_y2 - sum_y * sum_y / m, 0.0)
-        # Cancellation leaves rounding noise where the target is constant: treat that as 0.
-        constant = ss_tot <= 64 * np.finfo(np.float64).eps * np.maximum(sum_y2, 1e-300)
-        r2 = np.where(constant, (ss_res == 0).astype(np.float64), 1 - ss_res / np.where(constant, 1.0, ss_tot))
-        return float(loss), float(np.mean(r2))
+        return float(loss), metrics.r2_from_sums(ss_res, sum_y, sum_y2, m)
 
 
 def dask_objective(spec, X, y, *, n_outputs=None, classification=None, split_every: int = 8):

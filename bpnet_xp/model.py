@@ -11,14 +11,13 @@ import math
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
-from array_api_compat import device as _device
 
 from . import backend as _backend
+from . import metrics, validation
 from .activations import get_activation
 from .initializers import initial_parameters
 from .losses import check_pair, get_loss
-from .network import NetworkSpec, column, forward, loss_and_grad, loss_value, unpack
+from .network import NetworkSpec, forward, loss_and_grad, loss_value, unpack
 
 __all__ = ["MLP"]
 
@@ -164,10 +163,7 @@ class MLP:
     @property
     def expects(self) -> str:
         """What ``y`` this network takes, in words."""
-        if self.is_classifier:
-            k = max(self.n_outputs, 2)
-            return f"integer class labels 0..{k - 1} of shape (m,), or targets in [0, 1] of shape (m, {self.n_outputs})"
-        return f"float targets of shape (m,)" + (f" or (m, {self.n_outputs})" if self.n_outputs > 1 else "")
+        return validation.describe_expected(self.is_classifier, self.n_outputs)
 
     # -- parameters -------------------------------------------------------------------------
     @property
@@ -204,136 +200,10 @@ class MLP:
             cache[key] = self.backend.compile(loss_and_grad, static_argnums=(0,))
         return cache[key]
 
-    # -- data validation and placement ---------------------------------------------------------
+    # -- data validation and placement (the checks live in validation.py) -----------------
     def _to_device(self, value, what: str):
         """Host data or an array of this backend -> array of this backend, device and dtype."""
-        be = self.backend
-        if isinstance(value, (list, tuple, int, float)) or isinstance(value, np.ndarray):
-            host = np.asarray(value)
-            if host.dtype.kind not in "biuf":
-                raise ValueError(f"{what} must be numeric, got dtype {host.dtype}")
-            return be.asarray(host.astype(self.dtype, copy=False), self._dtype)
-        try:
-            library = _backend.library_name(value)
-        except TypeError:
-            raise ValueError(f"{what} must be a NumPy array or an array of the {be.name!r} backend, "
-                             f"got {type(value).__module__}.{type(value).__name__}") from None
-        if library != be.name:
-            raise ValueError(
-                f"{what} is a {library} array but this network runs on the {be.name!r} backend; "
-                f"pass NumPy data or an array of {be.name}"
-            )
-        if not be.same_device(value):
-            raise ValueError(f"{what} is on device {_device(value)!r} but this network is on {be.device!r}")
-        xp = be.xp
-        if not (xp.isdtype(value.dtype, "real floating") or xp.isdtype(value.dtype, "integral")
-                or value.dtype == xp.bool):
-            raise ValueError(f"{what} must be numeric, got dtype {value.dtype}")
-        return value if value.dtype == self._dtype else xp.astype(value, self._dtype)
-
-    def _check_X(self, X):
-        """Validate X and move it to the device: (m, n_inputs), finite, non-empty."""
-        if isinstance(X, (list, tuple)):
-            X = np.asarray(X)
-        shape = getattr(X, "shape", None)
-        if shape is None:
-            raise ValueError(f"X must be a 2-D array of shape (n_samples, {self.n_inputs}), got {type(X).__name__}")
-        if len(shape) != 2:
-            hint = " (use X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample)" if len(shape) == 1 else ""
-            raise ValueError(f"X must be 2-D of shape (n_samples, {self.n_inputs}), got a {len(shape)}-D array of shape {tuple(shape)}{hint}")
-        if shape[0] == 0:
-            raise ValueError("X is empty: it has 0 samples")
-        if shape[1] != self.n_inputs:
-            raise ValueError(f"X has {shape[1]} features but the network expects {self.n_inputs}")
-        Xd = self._to_device(X, "X")
-        self._check_finite(Xd, "X")
-        return Xd
-
-    def _check_y(self, y, m: int):
-        """Validate y for this network and turn it into targets Y of shape (m, n_outputs)."""
-        be, xp, K = self.backend, self.backend.xp, self.n_outputs
-        if isinstance(y, (list, tuple)):
-            y = np.asarray(y)
-        shape = getattr(y, "shape", None)
-        if shape is None:
-            raise ValueError(f"y must be an array; this network expects {self.expects}")
-        if len(shape) == 0 or shape[0] != m:
-            raise ValueError(f"y has {shape[0] if len(shape) else 0} samples but X has {m}")
-        if len(shape) == 2 and shape[1] == 1 and K == 1:
-            y = y[:, 0]
-            shape = y.shape
-        if len(shape) > 2:
-            raise ValueError(f"y must be 1-D or 2-D, got shape {tuple(shape)}")
-        if len(shape) == 2:
-            if shape[1] != K:
-                raise ValueError(f"y has {shape[1]} columns but the network has {K} outputs")
-            Y = self._to_device(y, "y")
-            self._check_finite(Y, "y")
-            if self.is_classifier:
-                self._check_range(Y, 0.0, 1.0, "y (targets of a classification loss) must lie in [0, 1]")
-            return Y
-        # 1-D y
-        integral = _is_integral(y, be)
-        if self.is_classifier or (integral and K > 1):
-            n_classes = max(K, 2)
-            labels = self._to_labels(y, n_classes)
-            if K == 1:
-                return xp.reshape(xp.astype(labels, self._dtype), (-1, 1))
-            classes = xp.arange(K, device=be.device)
-            return xp.astype(xp.reshape(labels, (-1, 1)) == classes, self._dtype)
-        if K != 1:
-            raise ValueError(f"y is 1-D but the network has {K} outputs; pass y of shape (m, {K})")
-        Y = xp.reshape(self._to_device(y, "y"), (-1, 1))
-        self._check_finite(Y, "y")
-        return Y
-
-    def _to_labels(self, y, n_classes: int):
-        """Integer class labels 0..n_classes-1 on the device, or ValueError naming the bad label."""
-        be, xp = self.backend, self.backend.xp
-        if isinstance(y, np.ndarray):
-            if y.dtype.kind not in "biuf":
-                raise ValueError(f"class labels must be integers 0..{n_classes - 1}, got dtype {y.dtype}")
-            if y.dtype.kind == "f":
-                if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-                    raise ValueError(f"class labels must be integers 0..{n_classes - 1}; y has non-integer values")
-            bad = (y < 0) | (y >= n_classes)
-            if np.any(bad):
-                raise ValueError(
-                    f"label {y[np.argmax(bad)].item():g} is out of range: this network has {n_classes} classes, "
-                    f"so labels must be 0..{n_classes - 1}"
-                )
-            return be.asarray(y.astype(np.int64))
-        if _backend.library_name(y) != be.name:
-            raise ValueError(f"y is a {_backend.library_name(y)} array but this network runs on {be.name!r}")
-        if not be.same_device(y):
-            raise ValueError(f"y is on device {_device(y)!r} but this network is on {be.device!r}")
-        if xp.isdtype(y.dtype, "real floating"):
-            if not bool(xp.all(y == xp.round(y))):
-                raise ValueError(f"class labels must be integers 0..{n_classes - 1}; y has non-integer values")
-        elif not (xp.isdtype(y.dtype, "integral") or y.dtype == xp.bool):
-            raise ValueError(f"class labels must be integers 0..{n_classes - 1}, got dtype {y.dtype}")
-        lo, hi = float(xp.min(y)), float(xp.max(y))
-        if lo < 0 or hi >= n_classes:
-            raise ValueError(
-                f"label {lo if lo < 0 else hi:g} is out of range: this network has {n_classes} classes, "
-                f"so labels must be 0..{n_classes - 1}"
-            )
-        return xp.astype(y, xp.int64)
-
-    def _check_finite(self, Y, what: str) -> None:
-        xp = self.backend.xp
-        if self.backend.is_lazy or Y.size == 0:
-            return
-        # The standard's max/min propagate NaN, and +-inf shows up in one of them: two
-        # reductions and no temporary the size of the data (isfinite would allocate one).
-        lo, hi = xp.min(Y), xp.max(Y)
-        if not bool(xp.isfinite(lo) & xp.isfinite(hi)):
-            raise ValueError(f"{what} contains NaN or infinite values")
-
-    def _check_range(self, Y, lo: float, hi: float, message: str) -> None:
-        xp = self.backend.xp
-        if not self.backend.is_lazy and not bool(xp.all((Y >= lo) & (Y <= hi))):
-            raise ValueError(message)
+        return validation.to_device(self.backend, value, what, self._dtype)
 
     def prepare_weight(self, sample_weight, m: int):
         """Validate per-sample weights and move them to the device once.
@@ -355,27 +225,7 @@ class MLP:
             For a wrong shape, a non-numeric dtype, NaN or infinite values, a negative
             weight, or weights that are all zero (each named in the message).
         """
-        if isinstance(sample_weight, (list, tuple, int, float)):
-            sample_weight = np.asarray(sample_weight)
-        shape = getattr(sample_weight, "shape", None)
-        if shape is None:
-            raise ValueError(f"sample_weight must be an array of shape ({m},), "
-                             f"got {type(sample_weight).__name__}")
-        if len(shape) == 2 and shape[1] == 1:
-            sample_weight = sample_weight[:, 0]
-            shape = sample_weight.shape
-        if len(shape) != 1 or shape[0] != m:
-            raise ValueError(f"sample_weight must have shape ({m},) (one weight per sample), got {tuple(shape)}")
-        w = self._to_device(sample_weight, "sample_weight")
-        if self.backend.is_lazy:
-            return w
-        xp = self.backend.xp
-        self._check_finite(w, "sample_weight")
-        if not bool(xp.all(w >= 0)):
-            raise ValueError(f"sample_weight must be non-negative; its smallest value is {float(xp.min(w)):g}")
-        if not bool(xp.any(w > 0)):
-            raise ValueError("sample_weight is zero for every sample: at least one weight must be positive")
-        return w
+        return validation.prepare_weight(self.backend, sample_weight, m, self._dtype)
 
     def prepare(self, X, y=None):
         """Validate ``X`` (and ``y``) and move them to the device once.
@@ -386,10 +236,12 @@ class MLP:
         Y : array, shape (m, n_outputs), or None
             Targets; class labels become one-hot rows.
         """
-        Xd = self._check_X(X)
+        Xd = validation.prepare_features(self.backend, X, self.n_inputs, self._dtype)
         if y is None:
             return Xd, None
-        return Xd, self._check_y(y, Xd.shape[0])
+        Y = validation.prepare_targets(self.backend, y, Xd.shape[0], self.n_outputs, self.is_classifier,
+                                       self._dtype, self.expects)
+        return Xd, Y
 
     # -- the math, bound to this network ------------------------------------------------------
     def _prepare_weighted(self, X, y, sample_weight):
@@ -444,11 +296,9 @@ class MLP:
         return forward(self.spec, self._theta, Xd)[1]
 
     def _return_like(self, X, result):
-        # NumPy in, NumPy out: the transfer back to the host happens here, explicitly.
-        if isinstance(X, (np.ndarray, list, tuple)) and self.backend.name != "numpy":
-            return self.backend.to_numpy(result)
+        # Host data in, host data out: the transfer back to the host happens here, explicitly.
         if isinstance(X, (np.ndarray, list, tuple)):
-            return np.asarray(result)
+            return _backend.to_numpy(result)
         return result
 
     def predict_proba(self, X):
@@ -464,12 +314,9 @@ class MLP:
         return self._return_like(X, self.forward(X))
 
     def _predict_device(self, X):
-        xp = self.backend.xp
         A = self.forward(X)
         if self.is_classifier:
-            if self.n_outputs == 1:
-                return xp.astype(A[:, 0] >= 0.5, xp.int64)
-            return xp.argmax(A, axis=1)
+            return metrics.decide(A)
         return A[:, 0] if self.n_outputs == 1 else A
 
     def predict(self, X):
@@ -501,29 +348,8 @@ class MLP:
         if is_dask_array(X) and sample_weight is None:
             # Chunk-wise sums and one reduction; X is never gathered on the client.
             return DaskObjective(self.spec, X, y).loss_and_score(self._theta)[1]
-        xp = self.backend.xp
         Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
-        if self.is_classifier:
-            pred = self._predict_device(Xd)
-            truth = xp.argmax(Y, axis=1) if self.n_outputs > 1 else xp.astype(Y[:, 0] >= 0.5, xp.int64)
-            hit = xp.astype(pred == truth, self._dtype)
-            if w is None:
-                return float(xp.mean(hit))
-            return float(xp.sum(w * hit) / xp.sum(w))
-        A = forward(self.spec, self._theta, Xd)[1]
-        if w is None:
-            ss_res = xp.sum((Y - A) ** 2, axis=0)
-            ss_tot = xp.sum((Y - xp.mean(Y, axis=0)) ** 2, axis=0)
-        else:
-            wc = column(w)
-            mean = xp.sum(wc * Y, axis=0) / xp.sum(w)
-            ss_res = xp.sum(wc * (Y - A) ** 2, axis=0)
-            ss_tot = xp.sum(wc * (Y - mean) ** 2, axis=0)
-        # A constant target is fitted perfectly only by a perfect prediction (sklearn's rule).
-        safe = xp.where(ss_tot > 0, ss_tot, xp.ones_like(ss_tot))
-        perfect = xp.astype(ss_res == 0, ss_res.dtype)
-        r2 = xp.where(ss_tot > 0, 1 - ss_res / safe, perfect)
-        return float(xp.mean(r2))
+        return float(metrics.network_score(self.spec, self._theta, Xd, Y, w))
 
     # -- training and persistence (implemented in training.py and io.py) -----------------------
     def fit(self, X, y, optimizer: str = "adam", **options):
@@ -554,13 +380,3 @@ class MLP:
         host = self.backend.to_numpy(self._theta).astype(new.dtype)
         new._theta = new.backend.asarray(host, new._dtype)
         return new
-
-
-def _is_integral(y, be) -> bool:
-    if isinstance(y, np.ndarray):
-        return y.dtype.kind in "biu"
-    try:
-        xp = array_namespace(y)
-        return xp.isdtype(y.dtype, "integral") or y.dtype == xp.bool
-    except TypeError:
-        return False
