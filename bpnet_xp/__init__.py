@@ -6,10 +6,8 @@ Dask.  See :class:`MLP`, :func:`get_backend` and :func:`check_gradients`.
 
 from .backend import Backend, BackendUnavailableError, available_backends, backend_status, get_backend
 from .gradcheck import GradientCheckResult, check_gradients
-from .io import load
-from .model import MLP
-
-__version__ = "0.1.0"
+from .model import MLP, load
+from .version import __version__
 
 __all__ = [
     "Backend",

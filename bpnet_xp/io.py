@@ -36,14 +36,15 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
 from . import backend as _backend
-from .model import MLP
+from .preprocessing import StandardScaler
+from .version import __version__
 
-__all__ = ["save", "load", "read_metadata", "atomic_write", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["save", "read_model", "SavedModel", "read_metadata", "atomic_write", "FORMAT_NAME", "FORMAT_VERSION"]
 
 #: The ``format`` value every bpnet_xp model file carries.
 FORMAT_NAME = "bpnet_xp.MLP"
@@ -168,7 +169,7 @@ def _host_classes(classes: Any) -> np.ndarray:
     return arr
 
 
-def save(net: MLP, path, *, metadata: dict | None = None) -> None:
+def save(net, path, *, metadata: dict | None = None) -> None:
     """Save a network to ``path`` as ``.npz`` arrays plus JSON metadata, atomically.
 
     Parameters
@@ -188,8 +189,6 @@ def save(net: MLP, path, *, metadata: dict | None = None) -> None:
     FileNotFoundError
         If the directory of ``path`` does not exist.
     """
-    from . import __version__
-
     theta = np.ascontiguousarray(net.backend.to_numpy(net.theta))
     arrays: dict[str, np.ndarray] = {"theta": theta}
     scaler = getattr(net, "scaler", None)
@@ -323,23 +322,73 @@ def read_metadata(path) -> dict:
     return _parse_metadata(name, _read_arrays(path))
 
 
-def load(path, backend: Any = "auto", device: Any = None, dtype: str | None = None) -> MLP:
-    """Load a network saved by :func:`save` (or :meth:`MLP.save`) onto any backend.
+class SavedModel(NamedTuple):
+    """A model file's contents, checked against each other: what :func:`read_model` returns."""
+
+    metadata: dict
+    theta: np.ndarray
+    scaler: Any
+    classes: Any
+
+
+def _n_parameters(layer_sizes) -> int:
+    return sum(n_in * n_out + n_out for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]))
+
+
+def _check_theta(name: str, arrays: dict, meta: dict) -> np.ndarray:
+    if "theta" not in arrays:
+        raise ValueError(f"{name!r} is incomplete: it has no 'theta' entry")
+    theta = arrays["theta"]
+    # Checked against the layer sizes before anything is built: a file whose metadata
+    # claims huge layers is refused without allocating them.
+    n = _n_parameters(meta["layer_sizes"])
+    if theta.dtype.kind != "f" or theta.shape != (n,):
+        raise ValueError(
+            f"{name!r} is inconsistent: 'theta' has dtype {theta.dtype} and shape {theta.shape}, but layers "
+            f"{meta['layer_sizes']} need {n} floating-point parameters"
+        )
+    if not np.all(np.isfinite(theta)):
+        raise ValueError(f"{name!r} is corrupt: 'theta' contains NaN or infinite values")
+    return theta
+
+
+def _restore_classes(name: str, arrays: dict, meta: dict, n_classes: int | None):
+    if meta.get("classes_dtype") is None:
+        return None
+    if "classes" not in arrays:
+        raise ValueError(f"{name!r} is incomplete: its metadata lists classes but it has no 'classes' entry")
+    classes = arrays["classes"]
+    try:
+        expected_dtype = np.dtype(meta["classes_dtype"])
+    except TypeError:
+        raise ValueError(f"{name!r} has malformed metadata: classes_dtype is {meta['classes_dtype']!r}") from None
+    if classes.ndim != 1 or (n_classes is not None and classes.shape[0] != n_classes):
+        raise ValueError(
+            f"{name!r} is inconsistent: 'classes' has shape {classes.shape} but the network has "
+            f"{n_classes} classes"
+        )
+    if classes.dtype != expected_dtype:
+        raise ValueError(
+            f"{name!r} is inconsistent: 'classes' has dtype {classes.dtype}, its metadata says "
+            f"{meta['classes_dtype']}"
+        )
+    return classes
+
+
+def read_model(path, n_classes=None) -> SavedModel:
+    """Read and check a model file without building the network.
 
     Parameters
     ----------
     path : str or os.PathLike
-    backend : str or Backend
-        Where the loaded network runs; need not be the backend it was trained on.
-    device : optional
-        Device within the backend.
-    dtype : {"float32", "float64"}, optional
-        Default: the dtype it was saved in (then the parameters are bit-identical).
+    n_classes : callable, optional
+        ``n_classes(metadata) -> int or None``: how many classes the described network
+        has (None for regression), to check the stored classes against.
 
     Returns
     -------
-    MLP
-        With ``classes`` and ``scaler`` restored when they were saved.
+    SavedModel
+        ``theta`` of shape (n_parameters,) on the host, the scaler and classes (or None).
 
     Raises
     ------
@@ -347,71 +396,19 @@ def load(path, backend: Any = "auto", device: Any = None, dtype: str | None = No
         If ``path`` does not exist.
     ValueError
         If the file is not a bpnet_xp model, is corrupt or truncated, lacks an
-        entry, has malformed metadata, or was written in a newer format version.
-    BackendUnavailableError
-        If the backend or device cannot be used here (a subclass of ValueError).
+        entry, has malformed or inconsistent metadata, or was written in a newer
+        format version.
     """
     name = os.fspath(path)
     arrays = _read_arrays(path)
     meta = _parse_metadata(name, arrays)
-
-    if "theta" not in arrays:
-        raise ValueError(f"{name!r} is incomplete: it has no 'theta' entry")
-    theta = arrays["theta"]
-    try:
-        net = MLP(
-            meta["layer_sizes"],
-            activation=meta["activation"],
-            output=meta["output"],
-            loss=meta["loss"],
-            l2=meta["l2"],
-            backend=backend,
-            device=device,
-            dtype=dtype or meta["dtype"],
-            seed=meta.get("seed") if isinstance(meta.get("seed"), int) else None,
-            init=meta.get("init") or "auto",
-        )
-    except _backend.BackendUnavailableError:
-        raise
-    except ValueError as exc:
-        raise ValueError(f"{name!r} describes a network that cannot be built: {exc}") from None
-    if theta.dtype.kind != "f" or theta.shape != (net.n_parameters,):
-        raise ValueError(
-            f"{name!r} is inconsistent: 'theta' has dtype {theta.dtype} and shape {theta.shape}, but layers "
-            f"{meta['layer_sizes']} need {net.n_parameters} floating-point parameters"
-        )
-    if not np.all(np.isfinite(theta)):
-        raise ValueError(f"{name!r} is corrupt: 'theta' contains NaN or infinite values")
-    net.theta = theta
-
-    if meta["has_scaler"]:
-        net.scaler = _restore_scaler(name, arrays, net.n_inputs)
-    if meta.get("classes_dtype") is not None:
-        if "classes" not in arrays:
-            raise ValueError(f"{name!r} is incomplete: its metadata lists classes but it has no 'classes' entry")
-        classes = arrays["classes"]
-        try:
-            np.dtype(meta["classes_dtype"])
-        except TypeError:
-            raise ValueError(f"{name!r} has malformed metadata: classes_dtype is {meta['classes_dtype']!r}") from None
-        expected = max(net.n_outputs, 2) if net.is_classifier else None
-        if classes.ndim != 1 or (expected is not None and classes.shape[0] != expected):
-            raise ValueError(
-                f"{name!r} is inconsistent: 'classes' has shape {classes.shape} but the network has "
-                f"{expected} classes"
-            )
-        if classes.dtype != np.dtype(meta["classes_dtype"]):
-            raise ValueError(
-                f"{name!r} is inconsistent: 'classes' has dtype {classes.dtype}, its metadata says "
-                f"{meta['classes_dtype']}"
-            )
-        net.classes = classes
-    return net
+    theta = _check_theta(name, arrays, meta)
+    scaler = _restore_scaler(name, arrays, meta["layer_sizes"][0]) if meta["has_scaler"] else None
+    classes = _restore_classes(name, arrays, meta, None if n_classes is None else n_classes(meta))
+    return SavedModel(meta, theta, scaler, classes)
 
 
 def _restore_scaler(name: str, arrays: dict[str, np.ndarray], n_inputs: int):
-    from .preprocessing import StandardScaler
-
     for key in ("scaler_mean", "scaler_scale"):
         if key not in arrays:
             raise ValueError(f"{name!r} is incomplete: its metadata lists a scaler but it has no {key!r} entry")

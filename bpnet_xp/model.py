@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 
 from . import backend as _backend
-from . import metrics, validation
+from . import dask, io, metrics, training, validation
 from .activations import get_activation
 from .initializers import initial_parameters
 from .losses import check_pair, get_loss
 from .network import NetworkSpec, forward, loss_and_grad, loss_value, unpack
 
-__all__ = ["MLP"]
+__all__ = ["MLP", "load"]
 
 _DEFAULT_LOSS = {"sigmoid": "cross_entropy", "softmax": "softmax_cross_entropy"}
 
@@ -281,11 +281,9 @@ class MLP:
         With ``sample_weight`` (shape (m,)), the weighted mean and the penalty divided
         by the total weight, as in :meth:`loss_and_grad`.
         """
-        from .dask import DaskObjective, is_dask_array
-
-        if is_dask_array(X) and sample_weight is None:
+        if _backend.is_dask_array(X) and sample_weight is None:
             t = self._theta if theta is None else self._to_device(theta, "theta")
-            return DaskObjective(self.spec, X, y).loss_and_score(t)[0]
+            return dask.DaskObjective(self.spec, X, y).loss_and_score(t)[0]
         Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
         t = self._theta if theta is None else self._to_device(theta, "theta")
         return float(loss_value(self.spec, t, Xd, Y, w))
@@ -307,10 +305,8 @@ class MLP:
         Returns NumPy for NumPy input, an array of the backend for backend input, and a
         lazy Dask array for Dask input.
         """
-        from .dask import is_dask_array, predict_dask  # local: distributed imports network
-
-        if is_dask_array(X):
-            return predict_dask(self, X, "proba")
+        if _backend.is_dask_array(X):
+            return dask.predict_dask(self, X, "proba")
         return self._return_like(X, self.forward(X))
 
     def _predict_device(self, X):
@@ -328,10 +324,8 @@ class MLP:
             NumPy for NumPy input, an array of the backend for backend input, a lazy
             Dask array for Dask input.
         """
-        from .dask import is_dask_array, predict_dask
-
-        if is_dask_array(X):
-            return predict_dask(self, X, "predict")
+        if _backend.is_dask_array(X):
+            return dask.predict_dask(self, X, "predict")
         return self._return_like(X, self._predict_device(X))
 
     def score(self, X, y, sample_weight=None) -> float:
@@ -343,11 +337,9 @@ class MLP:
         R^2 = 1 - sum_i w_i (y_i - h_i)**2 / sum_i w_i (y_i - ybar_w)**2 with the
         weighted mean ybar_w.
         """
-        from .dask import DaskObjective, is_dask_array
-
-        if is_dask_array(X) and sample_weight is None:
+        if _backend.is_dask_array(X) and sample_weight is None:
             # Chunk-wise sums and one reduction; X is never gathered on the client.
-            return DaskObjective(self.spec, X, y).loss_and_score(self._theta)[1]
+            return dask.DaskObjective(self.spec, X, y).loss_and_score(self._theta)[1]
         Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
         return float(metrics.network_score(self.spec, self._theta, Xd, Y, w))
 
@@ -359,15 +351,11 @@ class MLP:
         -------
         History
         """
-        from .training import fit
+        return training.fit(self, X, y, optimizer=optimizer, **options)
 
-        return fit(self, X, y, optimizer=optimizer, **options)
-
-    def save(self, path) -> None:
+    def save(self, path, *, metadata: dict | None = None) -> None:
         """Save to ``path`` (.npz arrays + JSON metadata), atomically; see :func:`bpnet_xp.io.save`."""
-        from .io import save
-
-        save(self, path)
+        io.save(self, path, metadata=metadata)
 
     def copy(self, backend=None, device=None, dtype=None) -> "MLP":
         """A copy of this network, optionally on another backend/device or in another dtype."""
@@ -380,3 +368,58 @@ class MLP:
         host = self.backend.to_numpy(self._theta).astype(new.dtype)
         new._theta = new.backend.asarray(host, new._dtype)
         return new
+
+
+def _n_classes(metadata: dict) -> int | None:
+    """How many classes the network a file describes has (None for a regression loss)."""
+    sizes, loss = metadata["layer_sizes"], metadata["loss"]
+    try:
+        classification = get_loss(loss).classification
+    except ValueError:
+        return None  # an unknown loss is reported when the network is built
+    return max(sizes[-1], 2) if classification else None
+
+
+def load(path, backend: Any = "auto", device: Any = None, dtype: str | None = None) -> MLP:
+    """Load a network saved by :meth:`MLP.save` (or :func:`bpnet_xp.io.save`) onto any backend.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    backend : str or Backend
+        Where the loaded network runs; need not be the backend it was trained on.
+    device : optional
+        Device within the backend.
+    dtype : {"float32", "float64"}, optional
+        Default: the dtype it was saved in (then the parameters are bit-identical).
+
+    Returns
+    -------
+    MLP
+        With ``classes`` and ``scaler`` restored when they were saved.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a bpnet_xp model, is corrupt or truncated, lacks an
+        entry, has malformed metadata, or was written in a newer format version.
+    BackendUnavailableError
+        If the backend or device cannot be used here (a subclass of ValueError).
+    """
+    saved = io.read_model(path, _n_classes)
+    meta, name = saved.metadata, str(path)
+    try:
+        net = MLP(meta["layer_sizes"], activation=meta["activation"], output=meta["output"],
+                  loss=meta["loss"], l2=meta["l2"], backend=backend, device=device,
+                  dtype=dtype or meta["dtype"],
+                  seed=meta.get("seed") if isinstance(meta.get("seed"), int) else None,
+                  init=meta.get("init") or "auto")
+    except _backend.BackendUnavailableError:
+        raise
+    except ValueError as exc:
+        raise ValueError(f"{name!r} describes a network that cannot be built: {exc}") from None
+    net.theta = saved.theta
+    net.scaler, net.classes = saved.scaler, saved.classes
+    return net

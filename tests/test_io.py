@@ -94,7 +94,7 @@ def test_loaded_network_predicts_like_a_numpy_reference(tmp_path, small_net):
     net, X = small_net
     path = tmp_path / "m.npz"
     net.save(path)
-    loaded = bio.load(path, backend="numpy")
+    loaded = bp.load(path, backend="numpy")
     arrays, meta = _raw(path)
     Xs = (X - arrays["scaler_mean"]) / arrays["scaler_scale"]
     expected = reference_forward(arrays["theta"], meta["layer_sizes"], Xs)
@@ -104,7 +104,10 @@ def test_loaded_network_predicts_like_a_numpy_reference(tmp_path, small_net):
 
 def test_public_api_names():
     # The design's contract: net.save(path); bp.load(path, backend=...).
-    assert bp.load is bio.load
+    import bpnet_xp.model
+
+    assert bp.load is bpnet_xp.model.load
+    assert callable(bp.MLP.save)
 
 
 # ---------------------------------------------------------------------------------------
@@ -124,11 +127,11 @@ def test_round_trip_is_bit_identical(tmp_path, backend, dtype):
     assert arrays["theta"].dtype == np.dtype(dtype)
     assert meta["backend"] == backend.name
     # back onto the same backend and device, and onto numpy
-    same = bio.load(path, backend=backend)
+    same = bp.load(path, backend=backend)
     assert same.backend.name == backend.name and same.dtype == dtype
     assert same.backend.to_numpy(same.theta).tobytes() == original.tobytes()
     assert (same.activation, same.output, same.loss_name, same.l2) == ("tanh", "softmax", "softmax_cross_entropy", 0.25)
-    host = bio.load(path, backend="numpy")
+    host = bp.load(path, backend="numpy")
     assert np.asarray(host.theta).tobytes() == original.tobytes()
 
 
@@ -138,7 +141,7 @@ def test_numpy_model_loads_on_every_backend(tmp_path, backend, small_net):
     net.save(path)
     if not backend.has_float64:
         pytest.skip(f"{backend} has no float64")
-    loaded = bio.load(path, backend=backend)
+    loaded = bp.load(path, backend=backend)
     assert loaded.backend.to_numpy(loaded.theta).tobytes() == np.asarray(net.theta).tobytes()
     Xs = loaded.scaler.transform(X)
     arrays, meta = _raw(path)
@@ -164,7 +167,7 @@ def test_trained_digits_model_predicts_identically_on_strict_and_torch(tmp_path)
     np.testing.assert_array_equal(expected_labels, reference.argmax(axis=1))
     for name in ("array_api_strict", "torch"):
         make_backend(name)  # skips (or fails when required) if unavailable
-        other = bio.load(path, backend=name)
+        other = bp.load(path, backend=name)
         np.testing.assert_array_equal(other.predict(Xs), expected_labels)
         np.testing.assert_allclose(other.predict_proba(Xs), reference, rtol=1e-12, atol=1e-300)
 
@@ -173,7 +176,7 @@ def test_load_can_change_dtype(tmp_path, small_net):
     net, _ = small_net
     path = tmp_path / "m.npz"
     net.save(path)
-    loaded = bio.load(path, backend="numpy", dtype="float32")
+    loaded = bp.load(path, backend="numpy", dtype="float32")
     assert loaded.dtype == "float32"
     np.testing.assert_array_equal(loaded.theta, np.asarray(net.theta).astype(np.float32))
 
@@ -185,7 +188,7 @@ def test_string_classes_and_no_scaler_round_trip(tmp_path):
     net.save(path)
     arrays, meta = _raw(path)
     assert arrays["classes"].dtype.kind == "U" and meta["has_scaler"] is False
-    loaded = bio.load(path, backend="numpy")
+    loaded = bp.load(path, backend="numpy")
     assert loaded.classes.tolist() == ["cat", "dog"] and loaded.scaler is None
 
 
@@ -224,7 +227,7 @@ def test_interrupted_save_leaves_old_file_and_no_temporary(tmp_path, small_net, 
         net.save(path)
     assert path.read_bytes() == before
     assert _only(tmp_path) == ["m.npz"]
-    assert bio.load(path, backend="numpy").l2 == 0.5
+    assert bp.load(path, backend="numpy").l2 == 0.5
 
 
 def test_failed_rename_or_fsync_leaves_old_file(tmp_path, small_net, monkeypatch):
@@ -272,7 +275,7 @@ def saved(tmp_path, small_net):
 
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.npz"):
-        bio.load(tmp_path / "nope.npz")
+        bp.load(tmp_path / "nope.npz")
 
 
 @pytest.mark.parametrize("keep", [0, 4, 40, 0.5, -30, -1])
@@ -281,7 +284,7 @@ def test_truncated_file(saved, keep):
     n = int(len(data) * keep) if isinstance(keep, float) else (keep if keep >= 0 else len(data) + keep)
     saved.write_bytes(data[:n])
     with pytest.raises(ValueError, match=r"m\.npz.*(truncated|corrupt|empty|not a)") as info:
-        bio.load(saved)
+        bp.load(saved)
     assert "\n" not in str(info.value)
 
 
@@ -297,20 +300,20 @@ def test_flipped_byte_is_caught_by_the_checksum(saved):
     data[info.file_size + start - 8] ^= 0xFF  # a byte of the last parameter, not the .npy header
     saved.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="corrupt"):
-        bio.load(saved)
+        bp.load(saved)
 
 
 def test_not_an_npz(tmp_path):
     text = tmp_path / "model.npz"
     text.write_text("layer sizes: 64 25 10\n")
     with pytest.raises(ValueError, match="not a bpnet_xp model file"):
-        bio.load(text)
+        bp.load(text)
     npy = tmp_path / "array.npy"
     np.save(npy, np.arange(3.0))
     with pytest.raises(ValueError, match="single .npy array"):
-        bio.load(npy)
+        bp.load(npy)
     with pytest.raises(ValueError, match="directory"):
-        bio.load(tmp_path)
+        bp.load(tmp_path)
 
 
 def _rewrite(path, drop=(), **replace):
@@ -347,7 +350,7 @@ def _rewrite(path, drop=(), **replace):
 def test_inconsistent_files(saved, change, message):
     _rewrite(saved, **change)
     with pytest.raises(ValueError, match=message) as info:
-        bio.load(saved)
+        bp.load(saved)
     assert "m.npz" in str(info.value)
 
 
@@ -358,7 +361,7 @@ def test_object_arrays_are_refused_not_unpickled(saved):
     with open(saved, "wb") as handle:
         np.savez(handle, **arrays)  # numpy pickles the object array into the archive
     with pytest.raises(ValueError, match="not a readable bpnet_xp model file"):
-        bio.load(saved)
+        bp.load(saved)
 
 
 def test_saved_object_classes_that_are_not_strings_are_refused(tmp_path, small_net):
