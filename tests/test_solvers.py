@@ -1,4 +1,4 @@
-"""Full-batch solvers (gd, cg, lbfgs) against SciPy, closed forms and the Wolfe conditions.
+"""Full-batch solvers (steepest_descent, cg, lbfgs) against SciPy, closed forms and the Wolfe conditions.
 
 The test problems are written here in array-API form, so they run on every
 backend; SciPy (a test-only dependency) minimises the same functions on NumPy
@@ -20,7 +20,7 @@ import bpnet_xp as bp
 from bpnet_xp.backend import to_numpy
 from bpnet_xp.solvers import LineSearchRecord, SolverResult, minimize
 
-METHODS = ["gd", "cg", "lbfgs"]
+METHODS = ["steepest_descent", "cg", "lbfgs"]
 
 
 def _need_float64(backend):
@@ -136,7 +136,7 @@ def scipy_logistic_minimum():
     return bfgs.fun, bfgs.x
 
 
-@pytest.mark.parametrize("method", ["cg", "lbfgs", "gd"])
+@pytest.mark.parametrize("method", ["cg", "lbfgs", "steepest_descent"])
 def test_logistic_regression_agrees_with_scipy(backend, method, scipy_logistic_minimum):
     _need_float64(backend)
     fun, n, (X, y, lam) = logistic_problem(backend)
@@ -157,7 +157,7 @@ def test_logistic_regression_agrees_with_scipy(backend, method, scipy_logistic_m
     _assert_on_device(backend, result.grad)
     _assert_strong_wolfe(result)
     # Quasi-Newton and CG need far fewer iterations than steepest descent.
-    if method != "gd":
+    if method != "steepest_descent":
         assert result.n_iter < 60
 
 
@@ -191,7 +191,7 @@ def test_ill_conditioned_quadratic(backend, method):
 def test_gradient_descent_on_a_quadratic_and_monotone_decrease(backend):
     _need_float64(backend)
     fun, x_star = quadratic_problem(backend, n=5, condition=20.0)
-    result = minimize(fun, _zeros(backend, 5), "gd", gtol=1e-9, ftol=0.0, max_iter=5000)
+    result = minimize(fun, _zeros(backend, 5), "steepest_descent", gtol=1e-9, ftol=0.0, max_iter=5000)
     assert result.converged and result.stop_reason == "gradient norm below gtol", result.stop_reason
     np.testing.assert_allclose(to_numpy(result.theta), x_star, atol=5e-9)
     A_x_star = np.asarray(to_numpy(fun(_zeros(backend, 5))[1]))  # grad at 0 = -A x*
@@ -245,7 +245,7 @@ def test_stop_on_gtol(backend, method):
 def test_stop_on_ftol(backend):
     fun, n, (X, y, lam) = logistic_problem(backend)
     ftol = 1e-4
-    result = minimize(fun, _zeros(backend, n), "gd", gtol=0.0, ftol=ftol, max_iter=1000)
+    result = minimize(fun, _zeros(backend, n), "steepest_descent", gtol=0.0, ftol=ftol, max_iter=1000)
     assert result.stop_reason == "relative loss change below ftol" and result.converged
     losses = [logistic_loss_numpy(np.zeros(n), X, y, lam)] + result.losses
 
@@ -444,6 +444,7 @@ def test_lbfgs_with_memory_one_still_converges(backend):
     "kwargs, match",
     [
         (dict(method="newton"), "unknown method"),
+        (dict(method="gd"), "unknown method.*'steepest_descent'"),  # fit's "gd" is fixed-step
         (dict(max_iter=-1), "max_iter"),
         (dict(memory=0), "memory"),
         (dict(gtol=-1.0), "gtol"),
