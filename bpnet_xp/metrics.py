@@ -175,21 +175,35 @@ def network_score(spec: NetworkSpec, theta, X, Y, weight=None):
     return r2_score(Y, A, weight)
 
 
-def confusion_counts(truth, predicted, n_classes: int) -> np.ndarray:
+def _host(values) -> np.ndarray:
+    if isinstance(values, (list, tuple, np.ndarray)):
+        return np.asarray(values)
+    return np.asarray(to_numpy(values))
+
+
+def confusion_counts(truth, predicted, n_classes: int | None = None) -> np.ndarray:
     """Counts C[i, j] of rows of true class i predicted as class j, on the host.
 
     Parameters
     ----------
-    truth, predicted : array-like of int, shape (m,)
-        Values 0..n_classes-1 (host or device arrays: they are read once).
-    n_classes : int
+    truth, predicted : array of int, shape (m,)
+        Class indices 0..K-1 (NumPy or any backend: read to the host once).
+    n_classes : int, optional
+        K; default one more than the largest index seen.
 
     Returns
     -------
-    numpy array of int64, shape (n_classes, n_classes)
+    numpy array of int64, shape (K, K)
     """
-    t = np.asarray(to_numpy(truth), dtype=np.int64)
-    p = np.asarray(to_numpy(predicted), dtype=np.int64)
-    counts = np.zeros((n_classes, n_classes), dtype=np.int64)
+    t = _host(truth).astype(np.int64).reshape(-1)
+    p = _host(predicted).astype(np.int64).reshape(-1)
+    if t.shape != p.shape:
+        raise ValueError(f"y_true has {t.size} labels but y_pred has {p.size}")
+    if t.size and (t.min() < 0 or p.min() < 0):
+        raise ValueError("class indices must be >= 0")
+    k = n_classes if n_classes is not None else int(max(t.max(initial=-1), p.max(initial=-1)) + 1)
+    if t.size and (t.max() >= k or p.max() >= k):
+        raise ValueError(f"class indices must be < n_classes={k}")
+    counts = np.zeros((k, k), dtype=np.int64)
     np.add.at(counts, (t, p), 1)
     return counts

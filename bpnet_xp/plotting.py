@@ -31,6 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .io import atomic_write
+from .metrics import confusion_counts
 
 __all__ = [
     "confusion_matrix",
@@ -100,7 +101,7 @@ def _resolve_shape(n_features: int, shape) -> tuple[int, int]:
 
 
 def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray:
-    """Counts C[i, j] of samples of true class i predicted as class j.
+    """Counts C[i, j] of samples of true class i predicted as class j (:func:`bpnet_xp.metrics.confusion_counts`).
 
     Parameters
     ----------
@@ -113,18 +114,7 @@ def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray
     -------
     ndarray of int64, shape (K, K)
     """
-    t = _host(y_true).astype(np.int64).reshape(-1)
-    p = _host(y_pred).astype(np.int64).reshape(-1)
-    if t.shape != p.shape:
-        raise ValueError(f"y_true has {t.size} labels but y_pred has {p.size}")
-    if t.size and (t.min() < 0 or p.min() < 0):
-        raise ValueError("class indices must be >= 0")
-    k = n_classes if n_classes is not None else int(max(t.max(initial=-1), p.max(initial=-1)) + 1)
-    if t.size and (t.max() >= k or p.max() >= k):
-        raise ValueError(f"class indices must be < n_classes={k}")
-    matrix = np.zeros((k, k), dtype=np.int64)
-    np.add.at(matrix, (t, p), 1)
-    return matrix
+    return confusion_counts(y_true, y_pred, n_classes)
 
 
 # ---------------------------------------------------------------------------------------

@@ -21,7 +21,8 @@ import numpy as np
 from .. import MLP, backend_status, check_gradients, get_backend, load
 from ..datasets import load_csv, load_digits, load_npz, make_xor
 from ..io import read_metadata, save
-from ..plotting import confusion_matrix
+from .. import metrics
+from ..metrics import confusion_counts as confusion_matrix
 from ..preprocessing import LabelEncoder, StandardScaler, train_test_split
 from . import report
 from .parser import DATASETS
@@ -145,18 +146,14 @@ def _predictions(net, X) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean(predicted == truth))
+    return float(metrics.accuracy(np.asarray(predicted), np.asarray(truth)))
 
 
 def _r2(predicted: np.ndarray, truth: np.ndarray) -> float:
-    """R^2 averaged over the target columns; a constant column scores 1 when predicted exactly, else 0."""
-    predicted = predicted.reshape(truth.shape[0], -1).astype(np.float64)
-    truth = truth.reshape(truth.shape[0], -1).astype(np.float64)
-    residual_sum = np.sum((truth - predicted) ** 2, axis=0)
-    total_sum = np.sum((truth - truth.mean(axis=0)) ** 2, axis=0)
-    safe = np.where(total_sum > 0, total_sum, 1.0)
-    r2 = np.where(total_sum > 0, 1 - residual_sum / safe, np.where(residual_sum == 0, 1.0, 0.0))
-    return float(np.mean(r2))
+    """R^2 averaged over the target columns (metrics.r2_score, in float64 on the host)."""
+    predicted = np.asarray(predicted, dtype=np.float64).reshape(truth.shape[0], -1)
+    truth = np.asarray(truth, dtype=np.float64).reshape(truth.shape[0], -1)
+    return float(metrics.r2_score(truth, predicted))
 
 
 def _encode_labels(net, y, what: str) -> np.ndarray:
