@@ -1,32 +1,12 @@
-"""Saving and loading networks: ``.npz`` arrays plus JSON metadata, written atomically.
+"""The model file: ``.npz`` arrays plus JSON metadata, written atomically, read with checks.
 
-A saved model is an ordinary NumPy ``.npz`` archive (a zip of ``.npy`` files) that
-``numpy.load(path, allow_pickle=False)`` can open; nothing in it is pickled, so
-loading a file from someone else cannot run code.  It holds
-
-``theta``
-    The flat parameter vector, in the network's dtype (float32 or float64), so a
-    save/load round trip is bit-identical.
-``scaler_mean``, ``scaler_scale``
-    The :class:`~bpnet_xp.preprocessing.StandardScaler` statistics, when the
-    network carries a scaler (``net.scaler``).
-``classes``
-    The original label values that outputs 0..K-1 stand for (``net.classes``),
-    when present: integers, floats or strings.
-``metadata``
-    A UTF-8 JSON document stored as a uint8 array: the format name and version,
-    the library version, the layer sizes, activation, output, loss, L2 strength,
-    dtype, initializer and seed, the backend and device it was trained on, and
-    any extra ``metadata`` the caller passed to :func:`save` (the command-line
-    tool records the training data and split there).
-
-The parameters are stored as host NumPy arrays, so a model trained on one
-backend (CuPy on a GPU, PyTorch, JAX, ...) loads on any other.
-
-Writes are atomic: the archive is written to a temporary file in the target's
-directory, flushed and ``fsync``-ed, then renamed over the target with
-:func:`os.replace`.  A crash or an exception mid-save leaves the previous file
-untouched and no temporary file behind.
+An ordinary ``numpy.load(path, allow_pickle=False)`` archive (nothing pickled):
+``theta`` (host, the network's dtype: bit-identical round trips, any backend),
+optional ``scaler_mean``/``scaler_scale`` and ``classes``, and ``metadata`` (UTF-8
+JSON: format and version, layers, activation, output, loss, l2, dtype, init, seed,
+backend, device, user metadata).  Writes go to a temporary file that is fsync-ed and
+renamed over the target.  :func:`read_model` checks every entry against the others;
+``bpnet_xp.load`` (in :mod:`bpnet_xp.model`) builds the network.  See docs/saving.md.
 """
 
 from __future__ import annotations

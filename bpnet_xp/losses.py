@@ -1,33 +1,9 @@
-"""Losses, each beside its output delta, and the L2 penalty that skips biases.
+"""Losses, each beside its output delta: name -> (value, output delta).
 
-Every loss is computed from the output layer's pre-activations ``z`` (logits) and
-activations ``a`` together, so the stable form can be used: cross-entropy through
-``softplus`` (``logaddexp(0, z)``) instead of ``log(sigmoid(z))``, and softmax
-cross-entropy through log-sum-exp.  Neither overflows for |z| up to 1e4 nor takes
-``log(0)``.
-
-``value`` returns the loss *summed* over samples and outputs; the network divides
-by the number of samples m (and adds the penalty), so the same function serves
-mini-batches of any size.  With per-sample weights w (shape (m, 1)) it returns
-sum_i w_i L_i instead, and the network divides by sum_i w_i: a weight of k is
-then exactly the row repeated k times, and a weight of 0 exactly the row removed.
-
-Why ``delta = a - y`` is exact for the canonical pairs
-------------------------------------------------------
-The output delta is dJ/dz = dJ/da * da/dz.  For a loss that is the negative
-log-likelihood of an exponential-family distribution whose mean is the output
-activation (its *canonical link*), the two factors cancel exactly:
-
-* sigmoid + cross-entropy:  dJ/da = (a - y) / (a (1 - a)),  da/dz = a (1 - a)
-* softmax + softmax cross-entropy: the softmax Jacobian diag(a) - a a^T applied to
-  -y/a gives a - y (because the targets of each row sum to 1)
-* identity + mean squared error: dJ/da = a - y, da/dz = 1
-
-So for these pairs the delta is computed as ``a - y`` directly, which is both
-cheaper and more accurate than multiplying the two factors (the first factor
-divides by a (1 - a), which underflows to 0 for saturated units).  Other pairs
-(e.g. sigmoid or tanh outputs with mean squared error, as in the classic XOR
-network) use the chain rule ``gradient(a, y) * derivative(a)``.
+Values are summed over samples (the caller divides by m or by the total sample
+weight) and computed from logits in stable forms; the shortcut delta = a - y is
+used only for the canonical output/loss pairs.  The derivation is in
+docs/theory.md ("Losses and output deltas"); the L2 penalty is in network.py.
 """
 
 from __future__ import annotations
@@ -38,7 +14,7 @@ from array_api_compat import array_namespace
 
 from .activations import log_softmax
 
-__all__ = ["Loss", "LOSSES", "get_loss", "l2_penalty", "output_delta", "check_pair"]
+__all__ = ["Loss", "LOSSES", "get_loss", "output_delta", "check_pair"]
 
 
 class Loss(NamedTuple):
@@ -151,25 +127,3 @@ def check_pair(loss: Loss, output) -> None:
             f"loss {loss.name!r} needs an output activation in {list(loss.outputs)}, "
             f"got {output.name!r}"
         )
-
-
-def l2_penalty(weights, l2: float, m: int):
-    """(l2 / (2 m)) * sum of squared weights, biases excluded.
-
-    Parameters
-    ----------
-    weights : sequence of arrays
-        The weight matrices only (no biases).
-    l2 : float
-        The regularisation strength lambda.
-    m : int, float or 0-d array
-        Number of samples the data term is averaged over (the sum of the sample
-        weights, with weights).
-    """
-    if not weights:
-        return 0.0
-    xp = array_namespace(*weights)
-    total = xp.sum(weights[0] * weights[0])
-    for w in weights[1:]:
-        total = total + xp.sum(w * w)
-    return (l2 / (2 * m)) * total

@@ -1,37 +1,10 @@
 """Preprocessing: standardisation, label encoding, one-hot targets, train/test split.
 
-Why these exist in a BP-network library
----------------------------------------
-* **Standardisation.**  Raw inputs on a large scale (the digits' pixels run 0..16)
-  push sigmoid hidden units into saturation from the first iteration, where their
-  derivative is almost zero and back-propagation barely moves the weights.
-  Centring every feature and dividing by its standard deviation keeps the
-  pre-activations near zero, where the sigmoid is steep.
-* **Fit on the training data only.**  The mean and scale are statistics *of the
-  training set*; the test set (and any future input) is transformed with those
-  same statistics.  Fitting the scaler on all the data would leak information
-  about the test set into training and make held-out scores optimistic.
-* **Constant columns.**  A feature with zero variance on the training set (the
-  digits' always-blank corner pixels) carries no information; it gets scale 1,
-  so after centring it is exactly 0 and never divides by zero.
-* **Labels.**  :class:`LabelEncoder` maps arbitrary class labels (strings,
-  non-contiguous integers) to ``0..K-1`` and back; :func:`one_hot` turns labels
-  ``0..K-1`` into the ``(m, K)`` target matrix a K-output network is trained on.
-* **Seeded split.**  :func:`train_test_split` draws from a seeded
-  ``numpy.random.Generator`` so a split is reproducible, optionally keeping each
-  class's proportion in both parts (stratification).
-
-Where things run
-----------------
-:class:`StandardScaler` and :func:`one_hot` are array-API generic: they accept a
-NumPy array or an array of any backend (CuPy, PyTorch, JAX, array-api-strict,
-Dask) and return an array of the same library, on the same device.  The fitted
-statistics ``mean_`` and ``scale_`` are kept on the host as float64 NumPy
-arrays (small, and easy to save with a model), and moved to the input's device
-and dtype inside :meth:`StandardScaler.transform`.  :class:`LabelEncoder` and
-:func:`train_test_split` work on the host, because labels may be strings and a
-split happens once, before data moves to the device.  None of this needs
-scikit-learn.
+:class:`StandardScaler` and :func:`one_hot` are array-API generic (any backend in,
+the same library and device out; the scaler's statistics stay on the host in
+float64, easy to save with a model).  :class:`LabelEncoder` and
+:func:`train_test_split` (seeded, optionally stratified) work on the host, where
+labels may be strings.  Why each exists in a BP library: docs/theory.md.
 """
 
 from __future__ import annotations
