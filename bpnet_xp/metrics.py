@@ -60,7 +60,10 @@ def one_hot(labels, n_classes: int, dtype):
     array, shape (m, K)
     """
     xp = array_namespace(labels)
-    column_of_labels = xp.reshape(xp.astype(labels, xp.int64), (-1, 1))
+    if not xp.isdtype(labels.dtype, "integral"):
+        # Integral already (int32 on JAX without x64): no cast, so no truncation warning.
+        labels = xp.astype(labels, xp.int64)
+    column_of_labels = xp.reshape(labels, (-1, 1))
     if n_classes == 1:
         return xp.astype(column_of_labels, dtype)
     device = getattr(labels, "device", None)
