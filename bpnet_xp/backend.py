@@ -1,15 +1,12 @@
 """Backend selection: which array library runs the math, and on which device.
 
-This is the only module of bpnet_xp that names CuPy, PyTorch, JAX or Dask, or
-branches on them.  Everything else receives arrays and asks
-``array_api_compat.array_namespace`` for the standard namespace, then uses only
-functions of the Python array API standard.
-
-A :class:`Backend` bundles three things: a ``name`` ("numpy", "cupy", "torch",
-"jax", "array_api_strict", "dask"), the array-API namespace ``xp`` and the
-``device`` arrays are placed on.  Host data enters a backend through
-:meth:`Backend.asarray` once, and leaves it through :meth:`Backend.to_numpy`,
-so every host<->device transfer is explicit.
+The only module of bpnet_xp that names CuPy, PyTorch, JAX or Dask or branches on a
+library, and it branches through array-api-compat's ``is_*_namespace`` /
+``is_*_array`` predicates.  The rest asks a :class:`Backend` for capabilities
+(:attr:`~Backend.writes_in_place`, :attr:`~Backend.is_lazy`,
+:attr:`~Backend.compiles`, :attr:`~Backend.has_float64`) and otherwise uses only the
+array API standard.  Host data enters through :meth:`Backend.asarray` and leaves
+through :func:`to_numpy`, so every host<->device transfer is explicit.
 """
 
 from __future__ import annotations
@@ -17,8 +14,9 @@ from __future__ import annotations
 import importlib
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
+import array_api_compat as compat
 import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as _device_of
@@ -30,6 +28,12 @@ __all__ = [
     "backend_status",
     "get_backend",
     "backend_of",
+    "library_name",
+    "is_dask_array",
+    "to_numpy",
+    "inplace_namespace",
+    "maximum_inplace",
+    "is_concrete",
     "BACKEND_NAMES",
 ]
 
@@ -39,6 +43,82 @@ BACKEND_NAMES = ("numpy", "array_api_strict", "torch", "jax", "cupy", "dask")
 
 class BackendUnavailableError(ValueError):
     """A backend or device was asked for that cannot be used on this machine."""
+
+
+# ---------------------------------------------------------------------------------------
+# Which library an array or a namespace belongs to: array-api-compat's predicates.
+
+
+def _is_strict_array(x: Any) -> bool:
+    """Whether ``x`` is an array-api-strict array.
+
+    array-api-compat has no ``is_array_api_strict_array``; an array-api-strict array
+    is recognised by the namespace it names.  Asked last, after the cheap predicates.
+    """
+    try:
+        return compat.is_array_api_strict_namespace(array_namespace(x))
+    except (TypeError, ValueError):  # not an array of any library array-api-compat knows
+        return False
+
+
+#: backend name -> predicate on arrays, in the order :func:`library_name` asks them.
+_ARRAY_PREDICATES: dict[str, Callable[[Any], bool]] = {
+    "numpy": compat.is_numpy_array,
+    "cupy": compat.is_cupy_array,
+    "torch": compat.is_torch_array,
+    "jax": compat.is_jax_array,
+    "dask": compat.is_dask_array,
+    "array_api_strict": _is_strict_array,
+}
+
+
+def library_name(x: Any) -> str:
+    """The bpnet_xp backend name of the library an array comes from.
+
+    Parameters
+    ----------
+    x : array
+        An array (or NumPy scalar) of any supported library, any shape.
+
+    Returns
+    -------
+    str
+        One of :data:`BACKEND_NAMES`.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not an array of a supported library.
+    """
+    for name, is_array in _ARRAY_PREDICATES.items():
+        if is_array(x):
+            return name
+    raise _unsupported(x)
+
+
+def _unsupported(x: Any) -> TypeError:
+    return TypeError(f"unsupported array type {type(x).__module__}.{type(x).__name__}")
+
+
+def is_dask_array(x: Any) -> bool:
+    """Whether ``x`` is a ``dask.array.Array``, without importing Dask.
+
+    array-api-compat's predicate looks Dask up in ``sys.modules`` only: when Dask
+    was never imported, no Dask array can exist and the answer is False at once.
+
+    Parameters
+    ----------
+    x : object
+
+    Returns
+    -------
+    bool
+    """
+    return compat.is_dask_array(x)
+
+
+# ---------------------------------------------------------------------------------------
+# The backend.
 
 
 @dataclass(frozen=True)
@@ -61,7 +141,28 @@ class Backend:
     xp: Any = field(repr=False)
     device: Any
 
-    # -- capabilities -----------------------------------------------------------------
+    # -- capabilities: what the rest of the package asks instead of comparing names ----
+    @property
+    def writes_in_place(self) -> bool:
+        """Whether arrays can be written into with ``out=`` (NumPy, CuPy, PyTorch).
+
+        JAX arrays are immutable; array-api-strict and Dask have no ``out=``.
+        """
+        xp = self.xp
+        return (compat.is_numpy_namespace(xp) or compat.is_cupy_namespace(xp)
+                or compat.is_torch_namespace(xp))
+
+    @property
+    def is_lazy(self) -> bool:
+        """Whether arrays are lazy task graphs (Dask) rather than computed buffers."""
+        return compat.is_dask_namespace(self.xp)
+
+    @property
+    def compiles(self) -> bool:
+        """Whether :meth:`compile` really compiles (``jax.jit`` on JAX) rather than
+        returning the function unchanged."""
+        return compat.is_jax_namespace(self.xp)
+
     @property
     def has_float64(self) -> bool:
         """Whether the device can hold float64 arrays."""
@@ -71,32 +172,27 @@ class Backend:
             return True
         if "float64" not in dtypes:
             return False
-        if self.name == "jax":
+        if compat.is_jax_namespace(self.xp):
             # JAX lists float64 but silently gives float32 unless x64 is enabled.
             import jax
 
             return bool(jax.config.read("jax_enable_x64"))
         return True
 
-    @property
-    def is_lazy(self) -> bool:
-        """Whether arrays are lazy task graphs (Dask) rather than computed buffers."""
-        return self.name == "dask"
-
     def dtype(self, dtype: Any) -> Any:
         """The backend's floating dtype object for ``"float32"``/``"float64"`` (or a dtype)."""
-        if isinstance(dtype, str):
-            if dtype not in ("float32", "float64"):
-                raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-            if dtype == "float64" and not self.has_float64:
-                raise BackendUnavailableError(
-                    f"device {self.device!r} of backend {self.name!r} has no float64; "
-                    "use dtype='float32'"
-                    + (" or enable it with jax.config.update('jax_enable_x64', True)"
-                       if self.name == "jax" else "")
-                )
-            return getattr(self.xp, dtype)
-        return dtype
+        if not isinstance(dtype, str):
+            return dtype
+        if dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        if dtype == "float64" and not self.has_float64:
+            hint = (" or enable it with jax.config.update('jax_enable_x64', True)"
+                    if compat.is_jax_namespace(self.xp) else "")
+            raise BackendUnavailableError(
+                f"device {self.device!r} of backend {self.name!r} has no float64; "
+                f"use dtype='float32'{hint}"
+            )
+        return getattr(self.xp, dtype)
 
     def compile(self, fn, static_argnums=()):
         """``fn`` compiled where that pays on this backend (``jax.jit`` on JAX), else ``fn``.
@@ -104,7 +200,7 @@ class Backend:
         The generic function stays the reference: the compiled one is the same code
         traced once, and the tests compare the two.
         """
-        if self.name == "jax":
+        if self.compiles:
             import jax
 
             return jax.jit(fn, static_argnums=static_argnums)
@@ -116,40 +212,38 @@ class Backend:
 
         Parameters
         ----------
-        x : array_like
+        x : array_like, any shape
             NumPy array, nested sequence, scalar, or an array of this backend.
         dtype : str or dtype, optional
             ``"float32"``, ``"float64"`` or a dtype of the backend.
 
         Returns
         -------
-        array
+        array, same shape as ``x``
             An array of ``xp`` on ``device``.
         """
         xp = self.xp
         dt = None if dtype is None else self.dtype(dtype)
-        if self.name == "dask" and isinstance(x, np.ndarray):
+        if compat.is_dask_namespace(xp) and isinstance(x, np.ndarray):
             import dask.array as da
 
             arr = da.from_array(x, chunks=_dask_row_chunks(x))
             return arr if dt is None else xp.astype(arr, dt)
-        if self.name == "jax":
+        if compat.is_jax_namespace(xp):
             # jax.numpy.asarray has no device argument in older releases; device_put does.
             import jax
 
-            arr = xp.asarray(x, dtype=dt)
-            return jax.device_put(arr, self.device)
-        if self.name == "torch":
-            import torch
-
-            if isinstance(x, torch.Tensor):
-                arr = x.to(self.device)
-                return arr if dt is None else xp.astype(arr, dt)
-        if self.name == "array_api_strict" and not isinstance(x, np.ndarray) and _is_strict(x):
-            arr = x.to_device(self.device)
+            return jax.device_put(xp.asarray(x, dtype=dt), self.device)
+        if compat.is_torch_namespace(xp) and compat.is_torch_array(x):
+            arr = x.to(self.device)
             return arr if dt is None else xp.astype(arr, dt)
-        if self.name == "array_api_strict" and isinstance(x, np.ndarray) and x.dtype.kind == "O":
-            raise ValueError("object arrays are not supported; pass numeric data")
+        if compat.is_array_api_strict_namespace(xp):
+            if _is_strict_array(x):
+                arr = x.to_device(self.device)
+                return arr if dt is None else xp.astype(arr, dt)
+            if isinstance(x, np.ndarray) and x.dtype.kind == "O":
+                # array-api-strict raises TypeError for them; callers expect ValueError for bad data.
+                raise ValueError("object arrays are not supported; pass numeric data")
         return xp.asarray(x, dtype=dt, device=self.device)
 
     def to_numpy(self, x: Any) -> np.ndarray:
@@ -158,12 +252,8 @@ class Backend:
 
     def is_native(self, x: Any) -> bool:
         """Whether ``x`` is an array of this backend's library (device not checked)."""
-        if isinstance(x, np.ndarray):
-            return self.name == "numpy"
-        try:
-            return library_name(x) == self.name
-        except TypeError:
-            return False
+        is_array = _ARRAY_PREDICATES.get(self.name)
+        return bool(is_array is not None and is_array(x))
 
     def same_device(self, x: Any) -> bool:
         """Whether ``x`` already lives on this backend's device."""
@@ -177,74 +267,57 @@ class Backend:
 
 
 # ---------------------------------------------------------------------------------------
-# Helpers that name libraries (kept here so the compute code never has to).
-
-
-def is_dask_array(x: Any) -> bool:
-    """Whether ``x`` is a ``dask.array.Array``, without importing Dask.
-
-    Parameters
-    ----------
-    x : object
-
-    Returns
-    -------
-    bool
-    """
-    module = type(x).__module__
-    return (module == "dask.array" or module.startswith("dask.array.")) and hasattr(x, "chunks")
-
-
-def _is_strict(x: Any) -> bool:
-    return type(x).__module__.startswith("array_api_strict")
-
-
-def library_name(x: Any) -> str:
-    """The bpnet_xp backend name of the library an array comes from."""
-    if isinstance(x, np.ndarray) or isinstance(x, np.generic):
-        return "numpy"
-    module = type(x).__module__.split(".")[0]
-    mapping = {
-        "numpy": "numpy",
-        "cupy": "cupy",
-        "torch": "torch",
-        "jax": "jax",
-        "jaxlib": "jax",
-        "array_api_strict": "array_api_strict",
-        "dask": "dask",
-    }
-    if module in mapping:
-        return mapping[module]
-    raise TypeError(f"unsupported array type {type(x).__module__}.{type(x).__name__}")
+# Helpers that branch on libraries (kept here so the compute code never has to).
 
 
 def _devices_equal(a: Any, b: Any) -> bool:
+    # Devices of one library compare by identity or by value depending on the library;
+    # their string forms agree either way.
     return str(a) == str(b) or a == b
 
 
 def _dask_row_chunks(x: np.ndarray) -> tuple:
-    rows = max(1, min(x.shape[0], 65536)) if x.ndim else ()
-    return (rows,) + tuple(x.shape[1:]) if x.ndim else ()
+    """Chunks of a host array as it enters Dask: whole rows, at most 65536 per chunk."""
+    if not x.ndim:
+        return ()
+    rows = max(1, min(x.shape[0], 65536))
+    return (rows,) + tuple(x.shape[1:])
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """Copy an array of any supported backend to a host NumPy array."""
+    """Copy an array of any supported backend to a host NumPy array.
+
+    Parameters
+    ----------
+    x : array or Python scalar, any shape
+
+    Returns
+    -------
+    numpy.ndarray, same shape as ``x``
+        ``x`` itself when it already is one.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not an array of a supported library.
+    """
     if isinstance(x, np.ndarray):
         return x
     if isinstance(x, (int, float, bool, np.generic)):
         return np.asarray(x)
-    name = library_name(x)
-    if name == "cupy":
+    if compat.is_cupy_array(x):
         return x.get()
-    if name == "torch":
+    if compat.is_torch_array(x):
         return x.detach().cpu().numpy()
-    if name == "dask":
+    if compat.is_dask_array(x):
         return np.asarray(x.compute())
-    if name == "array_api_strict":
+    if compat.is_jax_array(x):
+        return np.asarray(x)
+    if _is_strict_array(x):
         import array_api_strict
 
         return np.asarray(x.to_device(array_api_strict.Device("CPU_DEVICE")))
-    return np.asarray(x)
+    raise _unsupported(x)
 
 
 def inplace_namespace(x: Any):
@@ -257,28 +330,48 @@ def inplace_namespace(x: Any):
     fused optimizer step of :mod:`bpnet_xp.optimizers`) may reuse its own buffers on
     the libraries where that saves allocations.  Each such use keeps the generic
     pure path as the reference it is tested against.
+
+    Parameters
+    ----------
+    x : array, any shape
+
+    Returns
+    -------
+    module or None
+        ``numpy``, ``cupy`` or ``torch`` (the raw library, not the array-API wrapper).
     """
-    try:
-        name = library_name(x)
-    except TypeError:
-        return None
-    if name == "numpy":
+    if compat.is_numpy_array(x):
         return np
-    if name in ("cupy", "torch"):
-        return importlib.import_module(name)
+    # The library is imported already (x is one of its arrays); import_module finds it.
+    if compat.is_cupy_array(x):
+        return importlib.import_module("cupy")
+    if compat.is_torch_array(x):
+        return importlib.import_module("torch")
     return None
 
 
 def maximum_inplace(x: Any, lower: float) -> Any:
-    """``x = maximum(x, lower)`` written into ``x`` (NumPy, CuPy, PyTorch), returning
-    ``x``; ``None`` where the library cannot write into arrays (the caller then uses the
-    standard ``xp.maximum``).  NaN propagates as in ``xp.maximum``.  ReLU's forward pass
-    uses it on the fresh ``A @ W + b`` (see :class:`bpnet_xp.activations.Activation`).
+    """``x = maximum(x, lower)`` written into ``x`` (NumPy, CuPy, PyTorch).
+
+    NaN propagates as in ``xp.maximum``.  ReLU's forward pass uses it on the fresh
+    ``A @ W + b`` (see :class:`bpnet_xp.activations.Activation`).
+
+    Parameters
+    ----------
+    x : array, any shape
+        Overwritten where the library can write into arrays.
+    lower : float
+
+    Returns
+    -------
+    array or None
+        ``x`` itself; ``None`` where the library cannot write into arrays (the caller
+        then uses the standard ``xp.maximum``), ``x`` then left untouched.
     """
     lib = inplace_namespace(x)
     if lib is None:
         return None
-    if lib.__name__ == "torch":
+    if compat.is_torch_array(x):
         # torch.maximum wants two tensors; clamp_min_ is its in-place max with a scalar.
         return x.clamp_min_(lower)
     return lib.maximum(x, lower, out=x)
@@ -291,14 +384,18 @@ def is_concrete(x: Any) -> bool:
     True for everything else, concrete JAX arrays included (array-api-compat's
     ``is_lazy_array`` answers True for every JAX array, which would skip checks
     that are perfectly possible on concrete ones).
+
+    Parameters
+    ----------
+    x : array or object
+
+    Returns
+    -------
+    bool
     """
-    try:
-        name = library_name(x)
-    except TypeError:
-        return True
-    if name == "dask":
+    if compat.is_dask_array(x):
         return False
-    if name == "jax":
+    if compat.is_jax_array(x):
         import jax
 
         return not isinstance(x, jax.core.Tracer)
@@ -306,131 +403,171 @@ def is_concrete(x: Any) -> bool:
 
 
 def backend_of(x: Any) -> Backend:
-    """The :class:`Backend` an existing array belongs to (its library and device)."""
-    name = library_name(x)
-    xp = array_namespace(x)
-    return Backend(name, xp, _device_of(x))
+    """The :class:`Backend` an existing array belongs to (its library and device).
+
+    Parameters
+    ----------
+    x : array, any shape
+
+    Returns
+    -------
+    Backend
+    """
+    return Backend(library_name(x), array_namespace(x), _device_of(x))
 
 
 # ---------------------------------------------------------------------------------------
-# Discovery.
+# Discovery: one probe per library, each building its Backend or saying why it cannot.
+
+
+def _need(name: str, module: str, extra: str):
+    """``import module`` for backend ``name``, or BackendUnavailableError naming the extra."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"backend {name!r} needs the {module!r} package, which is not installed "
+            f"({exc}); install it with: pip install 'bpnet_xp[{extra}]'"
+        ) from None
+
+
+def _probe_numpy(device: Any) -> Backend:
+    import array_api_compat.numpy as xp
+
+    if device not in (None, "cpu"):
+        raise BackendUnavailableError(f"numpy only has the 'cpu' device, not {device!r}")
+    return Backend("numpy", xp, "cpu")
+
+
+def _probe_array_api_strict(device: Any) -> Backend:
+    strict = _need("array_api_strict", "array_api_strict", "test")
+    if isinstance(device, strict.Device):
+        return Backend("array_api_strict", strict, device)
+    try:
+        dev = strict.Device(device if device is not None else "CPU_DEVICE")
+    except Exception as exc:
+        # Device has no public accessor for its name; _device is the name it was built from.
+        names = [d._device for d in strict.__array_namespace_info__().devices()]
+        raise BackendUnavailableError(
+            f"array_api_strict has no device {device!r}; its devices are {names}"
+        ) from exc
+    return Backend("array_api_strict", strict, dev)
+
+
+def _check_torch_device(torch, dev) -> None:
+    """Raise BackendUnavailableError unless torch can really place arrays on ``dev``."""
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                "torch was asked for a CUDA device, but torch.cuda.is_available() is False "
+                "(no GPU, no driver, or a CPU-only torch build)"
+            )
+        index = dev.index or 0
+        if index >= torch.cuda.device_count():
+            raise BackendUnavailableError(
+                f"torch has {torch.cuda.device_count()} CUDA device(s); cuda:{index} does not exist"
+            )
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise BackendUnavailableError("torch was asked for 'mps', which is not available here")
+
+
+def _probe_torch(device: Any) -> Backend:
+    torch = _need("torch", "torch", "torch")
+    import array_api_compat.torch as xp
+
+    want = device if device is not None else "cpu"
+    try:
+        dev = torch.device(want)
+    except Exception as exc:
+        raise BackendUnavailableError(f"torch does not know the device {want!r}: {exc}") from None
+    _check_torch_device(torch, dev)
+    return Backend("torch", xp, dev)
+
+
+def _probe_jax(device: Any) -> Backend:
+    jax = _need("jax", "jax", "jax")
+    import jax.numpy as xp  # JAX's own namespace follows the standard
+
+    platform = device if device is not None else "cpu"
+    if not isinstance(platform, str):
+        return Backend("jax", xp, platform)  # a jax Device object, taken as given
+    kind, _, idx = platform.partition(":")
+    try:
+        devices = jax.devices(kind)
+    except RuntimeError as exc:
+        raise BackendUnavailableError(f"jax has no {kind!r} device: {exc}") from None
+    i = int(idx) if idx else 0
+    if i >= len(devices):
+        raise BackendUnavailableError(f"jax has {len(devices)} {kind} device(s); {platform} does not exist")
+    return Backend("jax", xp, devices[i])
+
+
+def _cupy_index(device: Any) -> int:
+    """The CUDA device number in ``"cuda:N"``, ``"N"``, ``N`` or ``None`` (0)."""
+    if device is None:
+        return 0
+    text = str(device)
+    try:
+        return int(text.split(":")[-1]) if ":" in text or text.isdigit() else 0
+    except ValueError:
+        raise BackendUnavailableError(f"cupy device must be 'cuda:N' or N, not {device!r}") from None
+
+
+def _probe_cupy(device: Any) -> Backend:
+    cupy = _need("cupy", "cupy", "gpu")
+    import array_api_compat.cupy as xp
+
+    index = _cupy_index(device)
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        raise BackendUnavailableError(f"cupy is installed but no CUDA device works: {exc}") from None
+    if count == 0:
+        raise BackendUnavailableError("cupy is installed but this machine has no CUDA device")
+    if index >= count:
+        raise BackendUnavailableError(f"cupy sees {count} CUDA device(s); cuda:{index} does not exist")
+    dev = cupy.cuda.Device(index)
+    try:
+        with dev:
+            # Device enumeration can succeed while kernels cannot launch (driver/runtime
+            # mismatch); a tiny computation proves the device really works.
+            float((cupy.arange(4, dtype=cupy.float32) * 2).sum())
+    except Exception as exc:
+        raise BackendUnavailableError(f"cupy found cuda:{index} but cannot run on it: {exc}") from None
+    return Backend("cupy", xp, dev)
+
+
+def _probe_dask(device: Any) -> Backend:
+    _need("dask", "dask.array", "dask")
+    import array_api_compat.dask.array as xp
+
+    if device not in (None, "cpu"):
+        raise BackendUnavailableError(
+            "the dask backend places chunks where its scheduler runs them; pass device=None"
+        )
+    return Backend("dask", xp, "cpu")
+
+
+#: backend name -> probe(device) -> Backend (or BackendUnavailableError saying why not),
+#: in the order of :data:`BACKEND_NAMES`.
+_PROBES: dict[str, Callable[[Any], Backend]] = {
+    "numpy": _probe_numpy,
+    "array_api_strict": _probe_array_api_strict,
+    "torch": _probe_torch,
+    "jax": _probe_jax,
+    "cupy": _probe_cupy,
+    "dask": _probe_dask,
+}
 
 
 def _probe(name: str, device: Any = None) -> Backend:
-    """Build a backend or raise BackendUnavailableError saying why it cannot be built."""
-
-    def need(module: str, extra: str):
-        try:
-            return importlib.import_module(module)
-        except ImportError as exc:
-            raise BackendUnavailableError(
-                f"backend {name!r} needs the {module!r} package, which is not installed "
-                f"({exc}); install it with: pip install 'bpnet_xp[{extra}]'"
-            ) from None
-
-    if name == "numpy":
-        import array_api_compat.numpy as xp
-
-        if device not in (None, "cpu"):
-            raise BackendUnavailableError(f"numpy only has the 'cpu' device, not {device!r}")
-        return Backend("numpy", xp, "cpu")
-
-    if name == "array_api_strict":
-        strict = need("array_api_strict", "test")
-        if isinstance(device, strict.Device):
-            return Backend("array_api_strict", strict, device)
-        try:
-            dev = strict.Device(device if device is not None else "CPU_DEVICE")
-        except Exception as exc:
-            names = [d._device for d in strict.__array_namespace_info__().devices()]
-            raise BackendUnavailableError(
-                f"array_api_strict has no device {device!r}; its devices are {names}"
-            ) from exc
-        return Backend("array_api_strict", strict, dev)
-
-    if name == "torch":
-        torch = need("torch", "torch")
-        import array_api_compat.torch as xp
-
-        want = device if device is not None else "cpu"
-        try:
-            dev = torch.device(want)
-        except Exception as exc:
-            raise BackendUnavailableError(f"torch does not know the device {want!r}: {exc}") from None
-        if dev.type == "cuda":
-            if not torch.cuda.is_available():
-                raise BackendUnavailableError(
-                    "torch was asked for a CUDA device, but torch.cuda.is_available() is False "
-                    "(no GPU, no driver, or a CPU-only torch build)"
-                )
-            index = dev.index or 0
-            if index >= torch.cuda.device_count():
-                raise BackendUnavailableError(
-                    f"torch has {torch.cuda.device_count()} CUDA device(s); cuda:{index} does not exist"
-                )
-        elif dev.type == "mps" and not torch.backends.mps.is_available():
-            raise BackendUnavailableError("torch was asked for 'mps', which is not available here")
-        return Backend("torch", xp, dev)
-
-    if name == "jax":
-        jax = need("jax", "jax")
-        import jax.numpy as xp  # JAX's own namespace follows the standard
-
-        platform = device if device is not None else "cpu"
-        if not isinstance(platform, str):
-            return Backend("jax", xp, platform)
-        kind, _, idx = platform.partition(":")
-        try:
-            devices = jax.devices(kind)
-        except RuntimeError as exc:
-            raise BackendUnavailableError(f"jax has no {kind!r} device: {exc}") from None
-        i = int(idx) if idx else 0
-        if i >= len(devices):
-            raise BackendUnavailableError(f"jax has {len(devices)} {kind} device(s); {platform} does not exist")
-        return Backend("jax", xp, devices[i])
-
-    if name == "cupy":
-        cupy = need("cupy", "gpu")
-        import array_api_compat.cupy as xp
-
-        index = 0
-        if device is not None:
-            text = str(device)
-            try:
-                index = int(text.split(":")[-1]) if ":" in text or text.isdigit() else 0
-            except ValueError:
-                raise BackendUnavailableError(f"cupy device must be 'cuda:N' or N, not {device!r}") from None
-        try:
-            count = cupy.cuda.runtime.getDeviceCount()
-        except Exception as exc:
-            raise BackendUnavailableError(f"cupy is installed but no CUDA device works: {exc}") from None
-        if count == 0:
-            raise BackendUnavailableError("cupy is installed but this machine has no CUDA device")
-        if index >= count:
-            raise BackendUnavailableError(f"cupy sees {count} CUDA device(s); cuda:{index} does not exist")
-        dev = cupy.cuda.Device(index)
-        try:
-            with dev:
-                # Device enumeration can succeed while kernels cannot launch (driver/runtime
-                # mismatch); a tiny computation proves the device really works.
-                float((cupy.arange(4, dtype=cupy.float32) * 2).sum())
-        except Exception as exc:
-            raise BackendUnavailableError(f"cupy found cuda:{index} but cannot run on it: {exc}") from None
-        return Backend("cupy", xp, dev)
-
-    if name == "dask":
-        need("dask.array", "dask")
-        import array_api_compat.dask.array as xp
-
-        if device not in (None, "cpu"):
-            raise BackendUnavailableError(
-                "the dask backend places chunks where its scheduler runs them; pass device=None"
-            )
-        return Backend("dask", xp, "cpu")
-
-    raise BackendUnavailableError(
-        f"unknown backend {name!r}; known backends are {', '.join(BACKEND_NAMES)}"
-    )
+    """Build backend ``name`` on ``device`` or raise BackendUnavailableError saying why not."""
+    probe = _PROBES.get(name)
+    if probe is None:
+        raise BackendUnavailableError(
+            f"unknown backend {name!r}; known backends are {', '.join(BACKEND_NAMES)}"
+        )
+    return probe(device)
 
 
 def backend_status() -> dict[str, str | None]:

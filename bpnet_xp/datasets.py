@@ -306,43 +306,72 @@ def load_csv(path, target=-1, header=None, delimiter: str = ","):
     encode class names as integers first (e.g. with
     :class:`bpnet_xp.preprocessing.LabelEncoder`).
     """
+    target = _check_csv_options(target, header, delimiter)
+    text, name = _read_text(path)
+    rows = _csv_rows(text, name, delimiter)
+    names, data = _split_header(rows, header, name)
+    n_columns = _column_count(data, names, name)
+    # Resolve the target column before parsing, so a wrong name is reported first.
+    t = None if target is None else _target_column(target, names, n_columns, name)
+    table = _parse_cells(data, n_columns, names, name)
+    if t is None:
+        return table, None
+    return np.delete(table, t, axis=1), _target_values(table[:, t], [cells[t] for _, cells in data])
+
+
+def _check_csv_options(target, header, delimiter):
+    """Validate ``load_csv``'s options before the file is read; the target as an int or str."""
     if not isinstance(delimiter, str) or len(delimiter) != 1:
         raise ValueError(f"delimiter must be a single character, got {delimiter!r}")
     if delimiter in '\r\n"':
         raise ValueError(f"delimiter cannot be a line break or the quote character, got {delimiter!r}")
     if header not in (None, True, False):
         raise ValueError(f"header must be True, False or None (auto-detect), got {header!r}")
-    if target is not None and not isinstance(target, str):
-        if isinstance(target, (bool, np.bool_)):
-            raise ValueError(f"target must be a column index, a header name or None, got {target!r}")
-        try:
-            target = operator.index(target)
-        except TypeError:
-            raise ValueError(
-                f"target must be a column index, a header name or None, got {target!r}"
-            ) from None
+    if target is None or isinstance(target, str):
+        return target
+    # bool is an int to operator.index, but target=True is surely a mistake, not column 1.
+    if isinstance(target, (bool, np.bool_)):
+        raise ValueError(f"target must be a column index, a header name or None, got {target!r}")
+    try:
+        return operator.index(target)
+    except TypeError:
+        raise ValueError(
+            f"target must be a column index, a header name or None, got {target!r}"
+        ) from None
 
-    text, name = _read_text(path)
+
+def _csv_rows(text: str, name: str, delimiter: str) -> list[tuple[int, list[str]]]:
+    """The non-blank rows of ``text`` as (1-based line number, stripped cells)."""
     try:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-        rows = []  # (line number, cells)
+        rows = []
         for cells in reader:
             cells = [c.strip() for c in cells]
             if not any(cells):
                 continue  # blank line (or only delimiters' worth of nothing)
+            # line_num after the row: a quoted cell spanning lines reports where it ends.
             rows.append((reader.line_num, cells))
     except csv.Error as exc:
         raise ValueError(f"{name}: malformed CSV ({exc})") from None
     if not rows:
         raise ValueError(f"{name}: the file is empty (no rows)")
+    return rows
 
-    first_line, first = rows[0]
+
+def _split_header(rows, header, name: str):
+    """(column names or None, data rows): the first row is a header when told, or when
+    ``header`` is None and one of its cells is not a number."""
+    first = rows[0][1]
     has_header = header if header is not None else not all(_is_number(c) for c in first)
     names = first if has_header else None
     data = rows[1:] if has_header else rows
     if not data:
         raise ValueError(f"{name}: the file has a header row but no data rows")
+    return names, data
 
+
+def _column_count(data, names, name: str) -> int:
+    """The number of columns, which every data row must have (the header's, or row 1's)."""
     n_columns = len(names) if names is not None else len(data[0][1])
     for line, cells in data:
         if len(cells) != n_columns:
@@ -351,34 +380,42 @@ def load_csv(path, target=-1, header=None, delimiter: str = ","):
                 f"{name}: row {line} has {len(cells)} columns but {what} has {n_columns} "
                 "(ragged rows: check the delimiter and quoting)"
             )
+    return n_columns
 
-    def column_label(j: int) -> str:
-        return f"column {j + 1}" + (f" ({names[j]!r})" if names is not None else "")
 
-    # Resolve the target column before parsing, so a wrong name is reported first.
-    t = None
-    if target is not None:
-        if isinstance(target, str):
-            if names is None:
-                raise ValueError(
-                    f"{name}: target {target!r} is a column name but the file has no header row; "
-                    "pass a column index, or header=True if the first row holds the names"
-                )
-            matches = [j for j, col in enumerate(names) if col == target]
-            if not matches:
-                raise ValueError(f"{name}: no column named {target!r}; the columns are {names!r}")
-            if len(matches) > 1:
-                raise ValueError(f"{name}: {len(matches)} columns are named {target!r}; pass an index")
-            t = matches[0]
-        else:
-            if not -n_columns <= target < n_columns:
-                raise ValueError(
-                    f"{name}: target column index {target} is out of range for {n_columns} columns"
-                )
-            t = target % n_columns
-        if n_columns < 2:
-            raise ValueError(f"{name}: the file has only the target column; X would have no features")
+def _target_column(target, names, n_columns: int, name: str) -> int:
+    """The 0-based index of the target column, given by header name or (negative) index."""
+    if isinstance(target, str):
+        if names is None:
+            raise ValueError(
+                f"{name}: target {target!r} is a column name but the file has no header row; "
+                "pass a column index, or header=True if the first row holds the names"
+            )
+        matches = [j for j, col in enumerate(names) if col == target]
+        if not matches:
+            raise ValueError(f"{name}: no column named {target!r}; the columns are {names!r}")
+        if len(matches) > 1:
+            raise ValueError(f"{name}: {len(matches)} columns are named {target!r}; pass an index")
+        t = matches[0]
+    else:
+        if not -n_columns <= target < n_columns:
+            raise ValueError(
+                f"{name}: target column index {target} is out of range for {n_columns} columns"
+            )
+        t = target % n_columns
+    if n_columns < 2:
+        raise ValueError(f"{name}: the file has only the target column; X would have no features")
+    return t
 
+
+def _column_label(j: int, names) -> str:
+    """``"column 3"`` or ``"column 3 ('age')"``: 1-based, with the header name if any."""
+    return f"column {j + 1}" + (f" ({names[j]!r})" if names is not None else "")
+
+
+def _parse_cells(data, n_columns: int, names, name: str) -> np.ndarray:
+    """Every cell as a finite float64, shape (len(data), n_columns); the first bad cell
+    is reported by row (file line) and column."""
     table = np.empty((len(data), n_columns), dtype=np.float64)
     for i, (line, cells) in enumerate(data):
         for j, cell in enumerate(cells):
@@ -386,21 +423,24 @@ def load_csv(path, target=-1, header=None, delimiter: str = ","):
                 value = float(cell)
             except ValueError:
                 shown = "an empty cell" if cell == "" else f"{cell!r} is not a number"
-                raise ValueError(f"{name}: row {line}, {column_label(j)}: {shown}") from None
+                raise ValueError(f"{name}: row {line}, {_column_label(j, names)}: {shown}") from None
             if not math.isfinite(value):
-                raise ValueError(f"{name}: row {line}, {column_label(j)}: {cell!r} is not a finite number")
+                raise ValueError(
+                    f"{name}: row {line}, {_column_label(j, names)}: {cell!r} is not a finite number"
+                )
             table[i, j] = value
+    return table
 
-    if t is None:
-        return table, None
-    X = np.delete(table, t, axis=1)
-    y = table[:, t]
-    target_cells = [cells[t] for _, cells in data]
-    if all(_is_int_literal(c) for c in target_cells):
-        y_int = np.array([int(c) for c in target_cells], dtype=object)
-        if all(-(2 ** 63) <= v < 2 ** 63 for v in y_int):
-            y = y_int.astype(np.int64)
-    return X, y
+
+def _target_values(column: np.ndarray, cells: list[str]) -> np.ndarray:
+    """The target column, shape (m,): int64 when every cell is an integer literal that
+    fits (class labels), else the parsed float64 ``column``."""
+    if all(_is_int_literal(c) for c in cells):
+        # Parsed from the text, not from float64: labels above 2**53 stay exact.
+        values = [int(c) for c in cells]
+        if all(-(2 ** 63) <= v < 2 ** 63 for v in values):
+            return np.array(values, dtype=np.int64)
+    return column
 
 
 def _is_int_literal(cell: str) -> bool:
