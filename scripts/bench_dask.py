@@ -1,7 +1,7 @@
 """Data-parallel throughput of the Dask map-reduce objective: 1 worker vs 2 workers.
 
 Measures full-batch loss-and-gradient evaluations per second
-(:class:`bpnet_xp.distributed.DaskObjective`, the step that "gd", "cg" and "lbfgs"
+(:class:`bpnet_xp.dask.DaskObjective`, the step that "gd", "cg" and "lbfgs"
 repeat) on a dask.distributed ``LocalCluster`` of 1 and then 2 worker processes
 (one thread each; the nanny limits each worker's BLAS to one thread), on a
 synthetic float64 data set of ``--chunks`` row chunks (4 by default: the data are
@@ -55,7 +55,7 @@ def _cpu_seconds() -> float:
 def _time_cluster(n_workers: int, args, net) -> dict:
     from distributed import Client, LocalCluster, wait
 
-    from bpnet_xp.distributed import DaskObjective, make_dask_classification
+    from bpnet_xp.dask import DaskObjective, make_dask_classification
 
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                       memory_limit=args.memory_limit, dashboard_address=None) as cluster, \
@@ -82,7 +82,7 @@ def _time_cluster(n_workers: int, args, net) -> dict:
 
 
 def _time_numpy(args, net) -> float:
-    from bpnet_xp.distributed import make_dask_classification
+    from bpnet_xp.dask import make_dask_classification
     from bpnet_xp.network import loss_and_grad
 
     X, y = make_dask_classification(args.rows_per_chunk * args.chunks, args.features,
