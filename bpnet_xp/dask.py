@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import sys
 import uuid
-from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace
@@ -27,6 +26,8 @@ from .network import data_loss_and_grad, finish, forward, penalty_and_grad
 __all__ = [
     "is_dask_array",
     "DaskObjective",
+    "ChunkFeed",
+    "current_client",
     "dask_objective",
     "predict_dask",
     "make_dask_classification",
@@ -364,6 +365,36 @@ def predict_dask(net, X, what: str = "predict"):
     dtype = meta_xp.int64 if net.is_classifier else float_dtype
     return da.map_blocks(_predict_block, X, theta_ref, spec=spec, what=what, drop_axis=1,
                          chunks=(X.chunks[0],), dtype=dtype, meta=meta_xp.empty((0,), dtype=dtype))
+
+
+# ---------------------------------------------------------------------------------------
+# The chunk stream of the stochastic optimizers.
+
+
+class ChunkFeed:
+    """Row blocks of (X, y) pulled to the client one at a time.
+
+    On a distributed cluster the next block is requested as a future while the current
+    one is used: it is computed (or already held) on a worker and crosses to the client
+    only when asked for, so the client holds one block at a time.
+    """
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+        self.client = current_client()
+
+    def request(self, index: int):
+        pair = (self.X.blocks[index], self.y.blocks[index])
+        if self.client is not None:
+            return self.client.compute(list(pair))
+        return pair
+
+    def receive(self, handle):
+        if self.client is not None:
+            return tuple(future.result() for future in handle)
+        import dask  # the local schedulers: both blocks in one graph (y may be computed from X)
+
+        return dask.compute(*handle)
 
 
 # ---------------------------------------------------------------------------------------

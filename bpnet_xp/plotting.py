@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .config import OPTIMIZER_NAMES, optimizer_info
 from .io import atomic_write
 from .metrics import confusion_counts
 
@@ -147,7 +148,7 @@ def plot_loss(history, path, *, title: str | None = None, validation_label: str 
     if loss.size == 0:
         raise ValueError("the history has no loss values to plot")
     optimizer = get("optimizer", "") or ""
-    unit = "iteration" if optimizer in ("cg", "lbfgs") else "epoch"
+    unit = optimizer_info(optimizer).unit if optimizer in OPTIMIZER_NAMES else "epoch"
     finite = np.concatenate([loss, val])
     finite = finite[np.isfinite(finite)]
     if log_scale is None:

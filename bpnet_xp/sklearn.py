@@ -37,7 +37,6 @@ its rows for the validation loss and score.
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 
@@ -70,12 +69,14 @@ from array_api_compat import is_array_api_obj
 
 from . import backend as _backend
 from .activations import log_sigmoid, log_softmax, sigmoid
+from .config import OPTIMIZER_NAMES, SCHEDULES, STOCHASTIC, fit_options, optimizer_names
 from .model import MLP
 from .network import forward
+from .training import train
 
 __all__ = ["BPClassifier", "BPRegressor"]
 
-_STOCHASTIC = ("gd", "sgd", "adam")
+_STOCHASTIC = optimizer_names(STOCHASTIC)
 _ACTIVATION_ALIASES = {"logistic": "sigmoid"}  # scikit-learn's name for the sigmoid
 
 
@@ -126,11 +127,11 @@ class _BaseBP(BaseEstimator):
         "activation": [StrOptions({"identity", "sigmoid", "logistic", "tanh", "relu"})],
         "loss": [None, StrOptions({"cross_entropy", "softmax_cross_entropy", "mse"})],
         "l2": [Interval(numbers.Real, 0, None, closed="left")],
-        "optimizer": [StrOptions({"gd", "sgd", "adam", "cg", "lbfgs"})],
+        "optimizer": [StrOptions(set(OPTIMIZER_NAMES))],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left"), None],
         "learning_rate": [None, Interval(numbers.Real, 0, None, closed="neither"), callable],
-        "schedule": [StrOptions({"constant", "inverse_scaling", "step", "plateau"}), callable],
+        "schedule": [StrOptions(set(SCHEDULES)), callable],
         "momentum": [Interval(numbers.Real, 0, 1, closed="left")],
         "shuffle": ["boolean"],
         "early_stopping": ["boolean"],
@@ -382,10 +383,20 @@ class _BaseBP(BaseEstimator):
                                                  dtype=np.float64, ensure_non_negative=True)
             if np.all(sample_weight == 1.0):
                 sample_weight = None  # the unweighted objective, exactly
-
         targets, n_outputs, output, loss = self._targets(y, first, classes)
-        be = self._fit_backend(native)
         seed = self._seed() if first else None
+        net = self._network(X, native, n_outputs, output, loss, first, partial, seed)
+        holdout = self.early_stopping and self._stochastic() and not partial
+        X_train, y_train, w_train, validation = self._split(X, targets, sample_weight, native, holdout, seed)
+        if partial:
+            self._partial_epoch(net, X_train, y_train, w_train)
+        else:
+            self._full_fit(net, X_train, y_train, validation, w_train)
+        return self
+
+    def _network(self, X, native, n_outputs, output, loss, first: bool, partial: bool, seed) -> MLP:
+        """The network to train: the fitted one (partial_fit, warm_start) or a new one."""
+        be = self._fit_backend(native)
         reuse = (not first) or (
             self.warm_start and hasattr(self, "network_") and not partial
             and self.network_.layer_sizes == (X.shape[1], *self._hidden_sizes(), n_outputs)
@@ -407,13 +418,15 @@ class _BaseBP(BaseEstimator):
         self.n_outputs_ = n_outputs
         self.n_layers_ = len(net.layer_sizes)
         self.out_activation_ = net.output
+        return net
 
-        # Training rows: an early-stopping hold-out first.
-        index = None
-        validation = None
-        if self.early_stopping and self._stochastic() and not partial:
+    def _split(self, X, targets, sample_weight, native, holdout: bool, seed):
+        """``(X_train, y_train, w_train, validation)``: an early-stopping hold-out (stratified
+        for class labels) when ``holdout``, else all the rows and ``validation`` None."""
+        index = validation = None
+        if holdout:
             stratify = targets if (not self._regression and targets.ndim == 1) else None
-            index, val_index = train_test_split(np.arange(m), test_size=self.validation_fraction,
+            index, val_index = train_test_split(np.arange(X.shape[0]), test_size=self.validation_fraction,
                                                 random_state=seed if seed is not None else 0,
                                                 stratify=stratify)
             index, val_index = np.sort(index), np.sort(val_index)
@@ -430,12 +443,7 @@ class _BaseBP(BaseEstimator):
             w_train = sample_weight if index is None else sample_weight[index]
             if not np.any(w_train > 0):
                 raise ValueError("Sample weights must contain at least one non-zero number in the training part.")
-
-        if partial:
-            self._partial_epoch(net, X_train, y_train, w_train)
-        else:
-            self._full_fit(net, X_train, y_train, validation, w_train)
-        return self
+        return X_train, y_train, w_train, validation
 
     def _full_fit(self, net, X, y, validation, sample_weight=None) -> None:
         stochastic = self._stochastic()
@@ -466,78 +474,28 @@ class _BaseBP(BaseEstimator):
                 "hasn't converged yet.", ConvergenceWarning, stacklevel=4,
             )
 
-    def _make_optimizer(self, n_batches: int):
-        from . import optimizers
-        from .training import _DEFAULT_LEARNING_RATE
-
-        lr = _DEFAULT_LEARNING_RATE[self.optimizer] if self.learning_rate is None else self.learning_rate
-        if callable(self.schedule):
-            lr = self.schedule
-        elif self.schedule == "inverse_scaling":
-            lr = optimizers.inverse_scaling(lr)
-        elif self.schedule == "step":
-            lr = optimizers.step_decay(lr, every=10 * n_batches)
-        elif self.schedule == "plateau":
-            raise ValueError("schedule='plateau' needs the loss of whole epochs; partial_fit cannot use it")
-        if self.optimizer == "adam":
-            return optimizers.get_optimizer("adam", learning_rate=lr)
-        if self.optimizer == "sgd":
-            return optimizers.get_optimizer("sgd", learning_rate=lr, momentum=self.momentum)
-        return optimizers.get_optimizer("gd", learning_rate=lr)
-
     def _partial_epoch(self, net, X, y, sample_weight=None) -> None:
-        """One epoch of mini-batch updates over (X, y), continuing the optimizer's state.
+        """One epoch of the training driver over (X, y), continuing the optimizer's state.
 
         With ``sample_weight`` each batch is weighted as in :func:`bpnet_xp.training.fit`,
-        the penalty divided by the total weight of this call's data.
+        the penalty divided by the total weight of this call's data.  A non-finite loss
+        warns and rolls back, as in ``fit``: the parameters and the optimizer state stay
+        those of the previous call, and ``loss_curve_`` and ``n_iter_`` do not grow.
         """
-        from .training import _batch_loss_and_grad
-
-        Xd, Yd = net.prepare(X, y)
-        xp, be, spec = net.backend.xp, net.backend, net.spec
-        m = Xd.shape[0]
-        Wd = None if sample_weight is None else net.prepare_weight(sample_weight, m)
-        total_weight = m if Wd is None else float(xp.sum(Wd))
-        if self.batch_size == "auto":
-            batch = m if self.optimizer == "gd" else min(200, m)
-        else:
-            batch = m if self.batch_size is None else min(int(self.batch_size), m)
-        n_batches = -(-m // batch)
-        opt = self._make_optimizer(n_batches)
-        theta = net.theta
-        from .optimizers import copy_state
-
-        # A copy: the fused step writes into the state's buffers, and a failed call below
-        # must leave the previous state as it was.
-        state = copy_state(self._optimizer_state) if self._optimizer_state is not None else opt.init(theta)
-        order = be.asarray(self._partial_rng.permutation(m)) if self.shuffle else None
-        total = None
-        for lo in range(0, m, batch):
-            hi = min(lo + batch, m)
-            if order is not None:
-                idx = order[lo:hi]
-                Xb, Yb = xp.take(Xd, idx, axis=0), xp.take(Yd, idx, axis=0)
-                Wb = None if Wd is None else xp.take(Wd, idx, axis=0)
-            else:
-                Xb, Yb = Xd[lo:hi, ...], Yd[lo:hi, ...]
-                Wb = None if Wd is None else Wd[lo:hi]
-            if Wb is None:
-                loss, grad = _batch_loss_and_grad(spec, theta, Xb, Yb, m)
-                term = loss * (hi - lo)
-            else:
-                loss, grad = _batch_loss_and_grad(spec, theta, Xb, Yb, total_weight, Wb)
-                term = loss * xp.sum(Wb)
-            theta, state = opt.step(grad, state, theta)
-            total = term if total is None else total + term
-        value = float(total / total_weight)
-        if not math.isfinite(value) or not bool(xp.all(xp.isfinite(theta))):
-            raise ValueError(
-                "partial_fit produced a non-finite loss; lower the learning rate or standardise the inputs "
-                "(the parameters were left unchanged)"
-            )
-        net.theta = theta
-        self._optimizer_state = state
-        self.loss_curve_.append(value)
+        if self.schedule == "plateau":
+            raise ValueError("schedule='plateau' needs the loss of whole epochs; partial_fit cannot use it")
+        options = fit_options(
+            self.optimizer, epochs=1, batch_size=self.batch_size, learning_rate=self.learning_rate,
+            momentum=self.momentum, schedule=self.schedule, shuffle=self.shuffle,
+            seed=self._partial_rng, sample_weight=sample_weight,
+        )
+        result = train(net, X, y, options, optimizer_state=self._optimizer_state)
+        history = result.history
+        self._optimizer_state = result.optimizer_state
+        if history.stop_reason.startswith("non-finite"):
+            self.stop_reason_ = history.stop_reason
+            return
+        self.loss_curve_.append(history.loss[-1])
         self.n_iter_ += 1
         self.stop_reason_ = "partial_fit"
 
@@ -708,7 +666,9 @@ class BPClassifier(ClassifierMixin, _BaseBP):
 
         The optimizer state (momentum, Adam's moments and step count) is kept between
         calls.  ``classes`` (all the labels that will ever appear) is required on the
-        first call, unless y is a multilabel indicator matrix.
+        first call, unless y is a multilabel indicator matrix.  A non-finite loss warns
+        (RuntimeWarning) and keeps the parameters and optimizer state of the previous
+        call, as ``fit`` does.
 
         Returns
         -------
@@ -821,6 +781,8 @@ class BPRegressor(RegressorMixin, _BaseBP):
         """One epoch of the stochastic optimizer over (X, y), continuing from earlier calls.
 
         The optimizer state (momentum, Adam's moments and step count) is kept between calls.
+        A non-finite loss warns (RuntimeWarning) and keeps the parameters and optimizer
+        state of the previous call, as ``fit`` does.
 
         Returns
         -------

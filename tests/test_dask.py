@@ -32,12 +32,12 @@ import bpnet_xp as bp  # noqa: E402
 from bpnet_xp.dask import (  # noqa: E402
     DaskObjective,
     dask_objective,
-    fit_dask,
     is_dask_array,
     make_dask_classification,
     predict_dask,
 )
 from bpnet_xp.network import loss_and_grad  # noqa: E402
+from bpnet_xp.training import fit  # noqa: E402  (dask arrays go through the one fit)
 
 sys.path.insert(0, str(Path(__file__).parent))
 import reference  # noqa: E402
@@ -148,7 +148,7 @@ def test_full_batch_training_matches_numpy_fit(optimizer):
     in_memory, chunked = _net("binary"), _net("binary")
     options = dict(max_iter=15, epochs=15, learning_rate=0.5)
     expected = in_memory.fit(X, y, optimizer=optimizer, **options)
-    got = fit_dask(chunked, *_dask(X, y), optimizer=optimizer, **options)
+    got = fit(chunked, *_dask(X, y), optimizer=optimizer, **options)
     assert got is chunked.history
     assert len(got.loss) == len(expected.loss) == expected.n_iter == got.n_iter
     np.testing.assert_allclose(got.loss, expected.loss, rtol=1e-10)
@@ -176,7 +176,7 @@ def test_callbacks_and_early_stopping_match_numpy_fit(optimizer, stop):
         options.update(early_stopping=True, patience=2, tol=10.0)
     in_memory, chunked = _net("binary"), _net("binary")
     expected = in_memory.fit(X, y, optimizer=optimizer, callbacks=watcher("numpy"), **options)
-    got = fit_dask(chunked, *_dask(X, y), optimizer=optimizer, callbacks=watcher("dask"), **options)
+    got = fit(chunked, *_dask(X, y), optimizer=optimizer, callbacks=watcher("dask"), **options)
     assert got.stop_reason == expected.stop_reason
     assert got.best_iteration == expected.best_iteration
     np.testing.assert_allclose(got.loss, expected.loss, rtol=1e-10)
@@ -225,8 +225,8 @@ def test_validation_data_dask_or_numpy_matches_numpy_fit():
     Xv, yv = _data("regression2", seed=5)
     in_memory, chunked_a, chunked_b = _net("regression2"), _net("regression2"), _net("regression2")
     expected = in_memory.fit(X, y, optimizer="lbfgs", max_iter=6, validation_data=(Xv, yv))
-    got_dask = fit_dask(chunked_a, *_dask(X, y), optimizer="lbfgs", max_iter=6, validation_data=_dask(Xv, yv))
-    got_host = fit_dask(chunked_b, *_dask(X, y), optimizer="lbfgs", max_iter=6, validation_data=(Xv, yv))
+    got_dask = fit(chunked_a, *_dask(X, y), optimizer="lbfgs", max_iter=6, validation_data=_dask(Xv, yv))
+    got_host = fit(chunked_b, *_dask(X, y), optimizer="lbfgs", max_iter=6, validation_data=(Xv, yv))
     for got in (got_dask, got_host):
         np.testing.assert_allclose(got.val_loss, expected.val_loss, rtol=1e-10)
         np.testing.assert_allclose(got.val_score, expected.val_score, rtol=1e-9)
@@ -252,7 +252,7 @@ def test_streaming_sgd_equals_numpy_chunk_by_chunk_reference():
             total += cost(theta) * rows
             theta = theta - lr * reference.numerical_gradient(cost, theta)
         losses.append(total / m)
-    history = fit_dask(net, *_dask(X, y), optimizer="sgd", epochs=2, batch_size=300, learning_rate=lr,
+    history = fit(net, *_dask(X, y), optimizer="sgd", epochs=2, batch_size=300, learning_rate=lr,
                        momentum=0.0, shuffle=False)
     np.testing.assert_allclose(history.loss, losses, rtol=1e-9)
     _assert_vectors_close(np.asarray(net.theta) - start, theta - start, 1e-6)
@@ -266,7 +266,7 @@ def test_streaming_optimizers_decrease_the_loss_and_follow_the_seed(optimizer):
     runs = []
     for seed in (3, 3, 4):
         net = _net("multiclass")
-        history = fit_dask(net, Xd, yd, optimizer=optimizer, epochs=4, batch_size=64, seed=seed,
+        history = fit(net, Xd, yd, optimizer=optimizer, epochs=4, batch_size=64, seed=seed,
                            learning_rate=0.05 if optimizer == "sgd" else 0.01)
         runs.append((history, np.asarray(net.theta)))
     history = runs[0][0]
@@ -290,7 +290,7 @@ def test_dask_backend_network_trains_through_a_numpy_copy():
     lazy = bp.MLP(backend="dask", dtype="float64", seed=0, **NETS["binary"])
     eager = _net("binary")
     expected = eager.fit(X, y, optimizer="lbfgs", max_iter=5)
-    got = fit_dask(lazy, *_dask(X, y), optimizer="lbfgs", max_iter=5)
+    got = fit(lazy, *_dask(X, y), optimizer="lbfgs", max_iter=5)
     np.testing.assert_allclose(got.loss, expected.loss, rtol=1e-10)
     assert is_dask_array(lazy.theta)
     _assert_vectors_close(lazy.theta.compute(), eager.theta, 1e-8)
@@ -333,30 +333,30 @@ def test_clear_errors_for_mismatched_data():
     net = _net("binary")
     Xd, yd = _dask(X, y)
     with pytest.raises(ValueError, match="y has 1999 samples but X has 2000"):
-        fit_dask(net, Xd, yd[:1999])
+        fit(net, Xd, yd[:1999])
     with pytest.raises(ValueError, match=r"row chunks .* do not match X's .*rechunk"):
-        fit_dask(net, Xd, yd.rechunk(500))
+        fit(net, Xd, yd.rechunk(500))
     with pytest.raises(ValueError, match="X has 5 features but the network expects 4"):
-        fit_dask(bp.MLP([4, 1], dtype="float64", backend="numpy"), Xd, yd)
+        fit(bp.MLP([4, 1], dtype="float64", backend="numpy"), Xd, yd)
     with pytest.raises(ValueError, match="label 2 is out of range"):
-        fit_dask(net, Xd, da.where(da.arange(2000, chunks=(ROWS,)) == 1234, 2, yd))
+        fit(net, Xd, da.where(da.arange(2000, chunks=(ROWS,)) == 1234, 2, yd))
     with pytest.raises(ValueError, match="non-integer"):
-        fit_dask(net, Xd, yd + 0.5)
+        fit(net, Xd, yd + 0.5)
     bad = X.copy()
     bad[1500, 2] = np.inf
     with pytest.raises(ValueError, match="X contains NaN or infinite values"):
-        fit_dask(net, _dask(bad, y)[0], yd)
+        fit(net, _dask(bad, y)[0], yd)
     with pytest.raises(ValueError, match="unknown chunk sizes"):
         keep = Xd[:, 0] > 0
-        fit_dask(net, Xd[keep], yd[keep])
+        fit(net, Xd[keep], yd[keep])
     with pytest.raises(ValueError, match="validation_fraction is not supported"):
-        fit_dask(net, Xd, yd, validation_fraction=0.2)
+        fit(net, Xd, yd, validation_fraction=0.2)
     with pytest.raises(ValueError, match="pass X as one too"):
-        fit_dask(net, X, yd)
+        fit(net, X, yd)
     with pytest.raises(ValueError, match="y has 2 columns but the network has 1 outputs"):
-        fit_dask(net, Xd, da.stack([yd, yd], axis=1))
+        fit(net, Xd, da.stack([yd, yd], axis=1))
     with pytest.raises(ValueError, match="unknown optimizer"):
-        fit_dask(net, Xd, yd, optimizer="newton")
+        fit(net, Xd, yd, optimizer="newton")
 
 
 def test_is_dask_array_does_not_import_dask():
@@ -381,9 +381,9 @@ def test_distributed_client_objective_streaming_and_predict():
         assert abs(float(loss) - float(ref_loss)) <= 1e-12 * abs(float(ref_loss))
         _assert_vectors_close(grad, ref_grad, 1e-12)
         expected = _net("binary").fit(X, y, optimizer="lbfgs", max_iter=5)
-        got = fit_dask(net, Xd, yd, optimizer="lbfgs", max_iter=5)
+        got = fit(net, Xd, yd, optimizer="lbfgs", max_iter=5)
         np.testing.assert_allclose(got.loss, expected.loss, rtol=1e-10)
-        streamed = fit_dask(_net("binary"), Xd, yd, optimizer="adam", epochs=2, batch_size=100,
+        streamed = fit(_net("binary"), Xd, yd, optimizer="adam", epochs=2, batch_size=100,
                             learning_rate=0.01)
         assert streamed.n_evaluations == 2 * (6 * 3 + 2) and streamed.loss[-1] < streamed.loss[0]
         np.testing.assert_array_equal(predict_dask(net, Xd).compute(), net.predict(X))
@@ -399,7 +399,7 @@ _DASK_PART = textwrap.dedent("""
     import numpy as np
     from distributed import Client, LocalCluster, wait
     import bpnet_xp as bp
-    from bpnet_xp.dask import fit_dask, make_dask_classification
+    from bpnet_xp.dask import make_dask_classification
 
     def status(field):
         text = open("/proc/self/status").read()
@@ -441,7 +441,7 @@ _DASK_PART = textwrap.dedent("""
             net = bp.MLP([cfg["d"], 1], backend="numpy", dtype="float64", seed=0, l2=1.0)
             start = time.perf_counter()
             history, growth, exact = peak_growth(
-                lambda: fit_dask(net, X, y, optimizer="lbfgs", max_iter=cfg["max_iter"]))
+                lambda: net.fit(X, y, optimizer="lbfgs", max_iter=cfg["max_iter"]))
             seconds = time.perf_counter() - start
         # The instrument itself: a 100 MB allocation must register.
         _, probe, _ = peak_growth(lambda: np.ones(100 * 2**20 // 8).sum())

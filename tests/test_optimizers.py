@@ -1,4 +1,4 @@
-"""Stochastic optimizers and learning-rate schedules against hand-computed updates.
+"""Stochastic optimizers, learning-rate schedules and the plateau against hand-computed updates.
 
 Every expected value is computed here independently, with NumPy float64 written
 out from the published update rules (or as literal numbers worked by hand), and
@@ -14,6 +14,7 @@ import pytest
 from array_api_compat import device as device_of
 
 from bpnet_xp import optimizers as opt
+from bpnet_xp import schedules
 from bpnet_xp.backend import to_numpy
 
 THETA = np.array([1.0, -2.0, 3.0, 0.5])
@@ -160,23 +161,23 @@ def test_adam_second_step_bias_correction_literal():
 
 
 def test_schedule_values_equal_hand_computation():
-    c = opt.constant(0.3)
+    c = schedules.constant(0.3)
     assert [c(k) for k in (0, 1, 100)] == [0.3, 0.3, 0.3]
 
-    inv = opt.inverse_scaling(0.1, power=0.5)
+    inv = schedules.inverse_scaling(0.1, power=0.5)
     # 0.1 / sqrt(1), 0.1 / sqrt(4), 0.1 / sqrt(100)
     np.testing.assert_allclose([inv(0), inv(3), inv(99)], [0.1, 0.05, 0.01], rtol=1e-15)
-    inv1 = opt.inverse_scaling(1.0, power=1.0)
+    inv1 = schedules.inverse_scaling(1.0, power=1.0)
     np.testing.assert_allclose([inv1(0), inv1(1), inv1(4)], [1.0, 0.5, 0.2], rtol=1e-15)
 
-    step = opt.step_decay(0.8, factor=0.5, every=3)
+    step = schedules.step_decay(0.8, factor=0.5, every=3)
     # counts 0-2: 0.8; 3-5: 0.4; 6-8: 0.2; 9: 0.1
     assert [step(k) for k in range(10)] == [0.8] * 3 + [0.4] * 3 + [0.2] * 3 + [0.1]
 
 
 def test_schedule_drives_the_optimizer(backend):
     # step_decay(1.0, 0.5, every=1): the k-th update (count k) uses 0.5**k.
-    optimizer = opt.sgd(learning_rate=opt.step_decay(1.0, factor=0.5, every=1))
+    optimizer = opt.sgd(learning_rate=schedules.step_decay(1.0, factor=0.5, every=1))
     theta = _on(backend, THETA)
     state = optimizer.init(theta)
     g = _on(backend, GRAD1)
@@ -195,12 +196,14 @@ def test_schedule_drives_the_optimizer(backend):
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam"])
-def test_scale_multiplies_the_learning_rate(backend, name):
+def test_scaled_schedule_multiplies_the_learning_rate(backend, name):
+    # The plateau's multiplier reaches the update through the schedule, not through update().
     theta = _on(backend, THETA)
     g = _on(backend, GRAD1)
-    optimizer = opt.get_optimizer(name, learning_rate=0.2)
-    full, _ = optimizer.update(g, optimizer.init(theta), theta)
-    half, _ = optimizer.update(g, optimizer.init(theta), theta, scale=0.5)
+    full_rate = opt.get_optimizer(name, learning_rate=0.2)
+    half_rate = opt.get_optimizer(name, learning_rate=schedules.scaled(schedules.constant(0.2), 0.5))
+    full, _ = full_rate.update(g, full_rate.init(theta), theta)
+    half, _ = half_rate.update(g, half_rate.init(theta), theta)
     # The same optimizer with learning_rate 0.1, computed by hand: sgd -0.1 g; adam first
     # step -0.1 g / (|g| + eps).
     if name == "sgd":
@@ -209,12 +212,21 @@ def test_scale_multiplies_the_learning_rate(backend, name):
         expected_half = -0.1 * GRAD1 / (np.abs(GRAD1) + 1e-8)
     np.testing.assert_allclose(to_numpy(half), expected_half, **_tol(backend))
     np.testing.assert_allclose(to_numpy(full), 2 * expected_half, **_tol(backend))
+    assert schedules.scaled(math.sqrt, 1.0) is math.sqrt  # a multiplier of 1 changes nothing
+
+
+def _plateau_scales(reduce, values):
+    state, scales = reduce.init(), []
+    for value in values:
+        state = reduce.update(state, value)
+        scales.append(state.scale)
+    return state, scales
 
 
 def test_reduce_on_plateau_after_patience_non_improving_epochs():
-    plateau = opt.ReduceOnPlateau(factor=0.5, patience=3, min_lr=0.0)
+    reduce = schedules.plateau(factor=0.5, patience=3, min_lr=0.0)
     values = [1.0, 0.9, 0.95, 0.9, 0.91, 0.8, 0.85, 0.85, 0.85, 0.85, 0.85, 0.85]
-    got = [plateau.scale(v) for v in values]
+    _, got = _plateau_scales(reduce, values)
     # 1.0 and 0.9 improve; 0.95, 0.9 (not below 0.9), 0.91 are 3 non-improving -> 0.5;
     # 0.8 improves; then six non-improving: reductions at the 3rd and 6th -> 0.25, 0.125.
     assert got == [1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.125]
@@ -222,13 +234,19 @@ def test_reduce_on_plateau_after_patience_non_improving_epochs():
 
 def test_reduce_on_plateau_threshold_nan_and_min_lr():
     # Relative threshold 0.1: 0.95 is not below 1 - 0.1 * 1 = 0.9, so it does not improve.
-    plateau = opt.ReduceOnPlateau(factor=0.1, patience=1, threshold=0.1, min_lr=1e-3, learning_rate=0.1)
-    assert plateau.scale(1.0) == 1.0
-    assert plateau.scale(0.95) == pytest.approx(0.1)
+    reduce = schedules.plateau(factor=0.1, patience=1, threshold=0.1, min_lr=1e-3, learning_rate=0.1)
+    state, got = _plateau_scales(reduce, [1.0, 0.95, float("nan"), float("nan")])
+    assert got[:2] == [1.0, pytest.approx(0.1)]
     # NaN never improves; the multiplier stops where 0.1 * multiplier = min_lr = 1e-3.
-    assert plateau.scale(float("nan")) == pytest.approx(0.01)
-    assert plateau.scale(float("nan")) == pytest.approx(0.01)
-    assert plateau.best == 1.0
+    assert got[2:] == [pytest.approx(0.01), pytest.approx(0.01)]
+    assert state.best == 1.0
+
+
+def test_plateau_update_is_pure():
+    reduce = schedules.plateau(factor=0.5, patience=1)
+    state = reduce.update(reduce.init(), 1.0)
+    assert reduce.update(state, 2.0) == reduce.update(state, 2.0) == schedules.PlateauState(0.5, 1.0, 0)
+    assert state == schedules.PlateauState(1.0, 1.0, 0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -259,12 +277,13 @@ def test_get_optimizer_names():
         (lambda: opt.adam(beta1=1.0), "beta1"),
         (lambda: opt.adam(beta2=-0.1), "beta2"),
         (lambda: opt.adam(epsilon=0.0), "epsilon"),
-        (lambda: opt.step_decay(0.1, factor=0.0), "factor"),
-        (lambda: opt.step_decay(0.1, every=0), "every"),
-        (lambda: opt.inverse_scaling(0.1, power=-1.0), "power"),
-        (lambda: opt.ReduceOnPlateau(factor=1.0), "factor"),
-        (lambda: opt.ReduceOnPlateau(patience=0), "patience"),
-        (lambda: opt.constant(0.1)(-1), "count"),
+        (lambda: opt.get_optimizer("gd", momentum=0.9), "momentum"),
+        (lambda: schedules.step_decay(0.1, factor=0.0), "factor"),
+        (lambda: schedules.step_decay(0.1, every=0), "every"),
+        (lambda: schedules.inverse_scaling(0.1, power=-1.0), "power"),
+        (lambda: schedules.plateau(factor=1.0), "factor"),
+        (lambda: schedules.plateau(patience=0), "patience"),
+        (lambda: schedules.constant(0.1)(-1), "count"),
     ],
 )
 def test_bad_hyperparameters_raise_value_error(call, match):
@@ -286,11 +305,13 @@ def test_update_is_pure(backend):
     assert math.isfinite(float(to_numpy(a)[0]))
 
 
-@pytest.mark.parametrize("make", [lambda: opt.adam(0.01), lambda: opt.sgd(0.1, momentum=0.9, nesterov=True)],
-                         ids=["adam", "sgd-nesterov"])
+@pytest.mark.parametrize("make", [lambda: opt.adam(0.01), lambda: opt.sgd(0.1, momentum=0.9, nesterov=True),
+                                  lambda: opt.sgd(0.1, momentum=0.9), lambda: opt.gd(0.1)],
+                         ids=["adam", "sgd-nesterov", "sgd-momentum", "gd"])
 def test_fused_step_is_bit_identical_to_update_and_apply(backend, make):
-    """The fused (in-place where the library allows) step against the pure reference path."""
+    """The fused step (in place where the library allows) against the pure reference path."""
     optimizer = make()
+    step = opt.fused_step(optimizer)
     rng = np.random.default_rng(0)
     grads = [rng.standard_normal(50) for _ in range(4)]
     theta_ref = theta_fused = _on(backend, rng.standard_normal(50))
@@ -301,21 +322,28 @@ def test_fused_step_is_bit_identical_to_update_and_apply(backend, make):
     for g in grads:
         updates, state_ref = optimizer.update(_on(backend, g), state_ref, theta_ref)
         theta_ref = opt.apply_updates(theta_ref, updates)
-        theta_fused, state_fused = optimizer.step(_on(backend, g), state_fused, theta_fused)
+        theta_fused, state_fused = step(_on(backend, g), state_fused, theta_fused)
         np.testing.assert_array_equal(to_numpy(theta_fused), to_numpy(theta_ref))
         assert state_fused.count == state_ref.count
+        for fused, ref in zip(state_fused[1:], state_ref[1:]):
+            if ref is not None:
+                np.testing.assert_array_equal(to_numpy(fused), to_numpy(ref))
     np.testing.assert_array_equal(to_numpy(first), theta_before)  # theta itself is never written
     _assert_on_device(backend, theta_fused)
 
 
-def test_copy_state_shares_no_memory(backend):
-    """A rollback copy survives fused steps on the original (reference: the values before)."""
-    optimizer = opt.adam(0.1)
+@pytest.mark.parametrize("make", [lambda: opt.adam(0.1), lambda: opt.sgd(0.1, momentum=0.9)], ids=["adam", "sgd"])
+def test_fused_step_never_writes_a_state_it_did_not_return(backend, make):
+    """Rollback is a property of the step: a state from init, from the caller or from
+    another step survives any number of fused steps (reference: its values before)."""
+    optimizer = make()
     theta = _on(backend, THETA)
-    _, state = optimizer.step(_on(backend, GRAD1), optimizer.init(theta), theta)
-    saved = opt.copy_state(state)
-    before = (to_numpy(state.mu).copy(), to_numpy(state.nu).copy())
-    optimizer.step(_on(backend, GRAD2), state, theta)  # may write into state's buffers
-    np.testing.assert_array_equal(to_numpy(saved.mu), before[0])
-    np.testing.assert_array_equal(to_numpy(saved.nu), before[1])
-    assert saved.count == state.count
+    _, earlier = opt.fused_step(optimizer)(_on(backend, GRAD1), optimizer.init(theta), theta)
+    before = [to_numpy(a).copy() for a in earlier[1:]]
+    step = opt.fused_step(optimizer)  # a new step, as the training loop makes every epoch
+    state = earlier
+    for g in (GRAD2, GRAD1, GRAD2):
+        _, state = step(_on(backend, g), state, theta)  # the second and third calls reuse buffers
+    for kept, values in zip(earlier[1:], before):
+        np.testing.assert_array_equal(to_numpy(kept), values)
+    assert earlier.count == 1 and state.count == 4

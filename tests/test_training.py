@@ -435,3 +435,66 @@ def test_progress_bar_on_a_terminal(monkeypatch):
     hist = net.fit(X, y, optimizer="gd", epochs=3, progress=True)
     assert "loss=" in fake.getvalue() and "3/3" in fake.getvalue()
     assert hist.n_iter == 3
+
+
+# ---------------------------------------------------------------------------------------
+# The registry and the options, checked once.
+
+
+def test_every_registered_optimizer_trains_and_unknown_keywords_are_refused():
+    from bpnet_xp import config, optimizers, solvers
+
+    X, y = _classification(m=12)
+    for name in config.OPTIMIZER_NAMES:
+        if config.is_stochastic(name):
+            assert isinstance(optimizers.get_optimizer(name), optimizers.Optimizer)
+        else:
+            assert name in solvers.SOLVER_METHODS
+        hist = _net(make_backend("numpy")).fit(X, y, optimizer=name, epochs=2, max_iter=2)
+        assert hist.optimizer == name and 1 <= hist.n_iter <= 2
+        assert config.optimizer_info(name).unit == ("epoch" if config.is_stochastic(name) else "iteration")
+    with pytest.raises(TypeError, match="batchsize"):
+        _net(make_backend("numpy")).fit(X, y, optimizer="sgd", batchsize=4)
+
+
+@pytest.mark.parametrize("batch_size, optimizer, m, rows", [
+    ("auto", "gd", 500, 500), ("auto", "sgd", 500, 200), ("auto", "adam", 150, 150),
+    (None, "adam", 30, 30), (64, "gd", 30, 30), (8, "sgd", 30, 8),
+])
+def test_batch_size_rule(batch_size, optimizer, m, rows):
+    from bpnet_xp.sources import batch_rows
+
+    assert batch_rows(batch_size, optimizer, m) == rows
+
+
+def test_fit_options_are_checked_before_the_data_is_read():
+    from bpnet_xp.config import fit_options
+
+    options = fit_options("sgd", batch_size=np.int64(16), learning_rate=np.float32(0.5), schedule="invscaling",
+                          callbacks=print, verbose=True)
+    assert options.batch_size == 16 and options.learning_rate == 0.5 and options.schedule == "inverse_scaling"
+    assert options.callbacks == (print,) and options.verbose == 1
+    assert fit_options("gd").learning_rate == 0.1 and fit_options("lbfgs").learning_rate is None
+    assert options.hyperparameters() == {"momentum": 0.9, "nesterov": False}
+    for bad, match in [(dict(momentum=1.0), "momentum"), (dict(momentum=0.0, nesterov=True), "nesterov"),
+                       (dict(gtol=-1.0), "gtol"), (dict(memory=0), "memory"), (dict(split_every=1), "split_every"),
+                       (dict(validation_data=(1,)), "pair")]:
+        with pytest.raises(ValueError, match=match):
+            fit_options("sgd", **bad)
+
+
+def test_plateau_halves_the_learning_rate_after_five_epochs_without_progress(backend):
+    # J(w, b) = ((w + b)^2 + (b - w)^2) / 4 = (w^2 + b^2) / 2 on X = [1, -1], y = 0: the
+    # gradient is theta, so a full-batch gd step multiplies theta by (1 - lr).  With
+    # lr = 1.999995 theta flips sign and J falls by a factor 0.99999 per epoch: after five
+    # epochs it is still above (1 - 1e-4) J(epoch 1), the plateau's relative threshold, so
+    # the 5th non-improving epoch (the 6th) halves the rate, and epoch 7 multiplies theta by
+    # 1 - 0.9999975 = 2.5e-6 (by hand).
+    X, y = np.array([[1.0], [-1.0]]), np.array([0.0, 0.0])
+    net = _net(backend, sizes=[1, 1], output="identity", loss="mse")
+    net.theta = np.array([1.0, 0.5])
+    hist = net.fit(X, y, optimizer="gd", epochs=7, learning_rate=1.999995, schedule="plateau")
+    expected = np.array([1.0, 0.5]) * (-0.999995) ** 6 * (1 - 0.9999975)
+    np.testing.assert_allclose(_host(net.theta), expected, rtol=1e-6)
+    j0 = (1.0 + 0.25) / 2
+    np.testing.assert_allclose(hist.loss, [j0 * 0.999995 ** (2 * k) for k in range(7)], rtol=1e-9)

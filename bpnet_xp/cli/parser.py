@@ -13,15 +13,16 @@ import argparse
 import math
 
 from .. import __version__
+from .. import config
 from ..backend import BACKEND_NAMES
 
 __all__ = ["build_parser", "UsageError", "PROGRAM_NAME", "OPTIMIZERS", "ACTIVATIONS", "OUTPUTS", "LOSSES",
            "DATASETS", "COMMAND_NAMES", "LINE_SEARCH_OPTIMIZERS"]
 
 PROGRAM_NAME = "bpnet-xp"
-OPTIMIZERS = ("gd", "sgd", "adam", "cg", "lbfgs")
+OPTIMIZERS = config.OPTIMIZER_NAMES
 # Full-batch with a line search: their budget is --max-iter iterations; the others run --epochs.
-LINE_SEARCH_OPTIMIZERS = ("cg", "lbfgs")
+LINE_SEARCH_OPTIMIZERS = config.optimizer_names(config.FULL_BATCH)
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
 OUTPUTS = ("sigmoid", "softmax", "identity", "tanh", "relu")
 LOSSES = ("cross_entropy", "softmax_cross_entropy", "mse")

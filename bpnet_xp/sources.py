@@ -1,0 +1,318 @@
+"""Batch sources: where the mini-batches of an epoch come from.
+
+A source says, for the one mini-batch loop of :mod:`bpnet_xp.training`, which batches
+an epoch visits (:meth:`batches`), how a batch's loss and gradient are evaluated
+(:meth:`evaluate`), what the epoch's summed loss is divided by (``epoch_weight``), and
+how to check the parameters after the last update (:meth:`finite_at`) or pick the
+parameters to fall back to after a non-finite epoch (:meth:`fallback`):
+
+* :class:`MemorySource`: arrays already on the device.  Each epoch draws one
+  permutation from the seeded host ``numpy.random.Generator``, moves it to the device
+  and takes its batches with ``xp.take`` (the full batch neither shuffles nor gathers);
+  the same seed gives the same batches on every backend.
+* :class:`ChunkStream`: a row-chunked Dask array, pulled to the client one chunk at a
+  time in a seeded order, its rows shuffled and cut into batches.
+* :class:`FullBatchObjective`: one evaluation of a full-batch objective per epoch (the
+  Dask map-reduce :class:`~bpnet_xp.dask.DaskObjective`).
+
+:func:`batch_rows` is the one rule for the size of a batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from array_api_compat import array_namespace
+
+from .backend import inplace_namespace
+from .config import optimizer_info
+from .dask import ChunkFeed
+from .network import data_loss_and_grad, loss_value, penalty_and_grad
+
+__all__ = [
+    "batch_rows",
+    "random_generator",
+    "batch_loss_and_grad",
+    "MemorySource",
+    "ChunkStream",
+    "FullBatchObjective",
+]
+
+
+def batch_rows(batch_size, optimizer: str, m: int) -> int:
+    """Rows per mini-batch: the one batch-size rule.
+
+    Parameters
+    ----------
+    batch_size : "auto", None or int
+        "auto" is the optimizer's default of :data:`bpnet_xp.config.OPTIMIZERS` (the full
+        batch for "gd", at most 200 rows for "sgd"/"adam"); None is the full batch.
+    optimizer : str
+    m : int
+        Rows of the training data.
+
+    Returns
+    -------
+    int
+        In [1, m].
+    """
+    if batch_size == "auto":
+        batch_size = optimizer_info(optimizer).batch_size
+    return m if batch_size is None else min(int(batch_size), m)
+
+
+def random_generator(seed, network_seed) -> np.random.Generator:
+    """The host generator of the validation split and the batch order.
+
+    ``seed=None`` derives a stream from the network's seed (a child of it, not the
+    stream the initial weights were drawn from): the same network seed gives the same
+    batch order on every backend.  A Generator is used as it is (and advanced).
+    """
+    if seed is None:
+        if network_seed is None:
+            return np.random.default_rng()
+        if isinstance(network_seed, np.random.Generator):
+            return network_seed
+        return np.random.default_rng(np.random.SeedSequence(int(network_seed), spawn_key=(1,)))
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(int(seed))
+
+
+def _weight_sum(weight):
+    """sum(w) as a 0-d array, replaced by 1 where it is 0.
+
+    A batch whose rows all have weight 0 has a data term and gradient of exactly 0;
+    dividing by 1 keeps them 0 instead of 0/0 = NaN, so the batch moves theta by the
+    penalty alone.
+    """
+    xp = array_namespace(weight)
+    total = xp.sum(weight)
+    return xp.where(total > 0, total, xp.ones_like(total))
+
+
+def batch_loss_and_grad(spec, theta, Xb, Yb, m_total, wb=None, out=None):
+    """Mini-batch estimate of J and its gradient.
+
+    The data term is the (weighted) mean over the batch; the L2 penalty uses the whole
+    training set, (l2 / (2 m)) sum(W**2), so every batch estimates the objective J that
+    the full-batch solvers minimise (a penalty scaled by the batch would regularise
+    m / batch_size times harder); on the full batch it is exactly
+    :func:`bpnet_xp.network.loss_and_grad`.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+    theta : array, shape (n_parameters,)
+    Xb : array, shape (b, n_inputs)
+    Yb : array, shape (b, n_outputs)
+    m_total : int or float
+        Rows of the training set, or its total weight with ``wb``.
+    wb : array, shape (b,), optional
+        Per-sample weights: the data term is sum_i w_i L_i / sum_i w_i.
+    out : array, shape (n_parameters,), optional
+        Where the gradient is written, on libraries that write in place.
+
+    Returns
+    -------
+    loss : 0-d array
+    grad : array, shape (n_parameters,)
+    """
+    mb = Xb.shape[0] if wb is None else _weight_sum(wb)
+    # The 1/mb is applied to the output delta inside (an (mb, K) array), not to the gradient.
+    loss, grad = data_loss_and_grad(spec, theta, Xb, Yb, wb, scale=1 / mb, out=out)
+    if spec.l2 == 0:
+        return loss, grad
+    penalty, penalty_grad = penalty_and_grad(spec, theta, m_total)
+    grad += penalty_grad  # grad is this call's own (fresh, or the buffer): no copy needed
+    return loss + penalty, grad
+
+
+def _all_finite(theta) -> bool:
+    xp = array_namespace(theta)
+    return bool(xp.all(xp.isfinite(theta)))
+
+
+class MemorySource:
+    """Mini-batches of (X, Y[, W]) held on the device.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+    backend : Backend
+        The network's backend (its ``xp``, ``asarray`` and ``compile``).
+    X : array, shape (m, n_inputs)
+    Y : array, shape (m, n_outputs)
+    W : array, shape (m,), optional
+        Sample weights.
+    batch_size : int
+        Rows per batch, in [1, m] (see :func:`batch_rows`).
+    shuffle : bool
+        A new row order every epoch.
+    total_weight : float, optional
+        Rows, or the sum of ``W``, when the caller has it already.
+    """
+
+    def __init__(self, spec, backend, X, Y, W, batch_size: int, shuffle: bool, total_weight=None):
+        self.spec, self.backend, self.X, self.Y, self.W = spec, backend, X, Y, W
+        self.m = X.shape[0]
+        self.batch_size = batch_size
+        # The full batch has one order only: no permutation to draw, no rows to gather.
+        self.shuffle = bool(shuffle) and batch_size < self.m
+        self.n_batches = -(-self.m // batch_size)
+        # The penalty's divisor and the epoch loss's: rows, or their total weight (one read).
+        if total_weight is None:
+            total_weight = self.m if W is None else float(backend.xp.sum(W))
+        self.epoch_weight = total_weight
+        # Compiled where that pays (jax.jit; the spec and m_total are static).
+        self._loss_and_grad = backend.compile(batch_loss_and_grad, static_argnums=(0, 4))
+        self._grad_buffer = None
+        self._last = (X, Y)
+
+    def _buffer(self, theta):
+        """One gradient vector for every batch where the library writes in place (None
+        elsewhere): the optimizers read each gradient before the next is computed, and
+        the layers' products land in it instead of being concatenated."""
+        if self._grad_buffer is None:
+            lib = inplace_namespace(theta)
+            self._grad_buffer = (None if lib is None else lib.empty_like(theta),)
+        return self._grad_buffer[0]
+
+    def batches(self, rng: np.random.Generator):
+        """The epoch's batches ``(Xb, Yb, Wb)`` (``Wb`` None without weights)."""
+        xp, X, Y, W, m = self.backend.xp, self.X, self.Y, self.W, self.m
+        if self.shuffle:
+            order = self.backend.asarray(rng.permutation(m))  # the one host->device copy of the epoch
+        for lo in range(0, m, self.batch_size):
+            hi = min(lo + self.batch_size, m)
+            if self.shuffle:
+                index = order[lo:hi]
+                batch = (xp.take(X, index, axis=0), xp.take(Y, index, axis=0),
+                         None if W is None else xp.take(W, index, axis=0))
+            elif lo == 0 and hi == m:
+                batch = (X, Y, W)
+            else:
+                batch = (X[lo:hi, ...], Y[lo:hi, ...], None if W is None else W[lo:hi])
+            self._last = batch[:2]
+            yield batch
+
+    def evaluate(self, theta, batch):
+        """``(loss, grad, weight)`` of a batch; ``weight`` (rows or total weight) weighs its loss."""
+        Xb, Yb, Wb = batch
+        if Wb is None:
+            loss, grad = self._loss_and_grad(self.spec, theta, Xb, Yb, self.m, out=self._buffer(theta))
+            return loss, grad, Xb.shape[0]
+        loss, grad = self._loss_and_grad(self.spec, theta, Xb, Yb, self.epoch_weight, Wb, self._buffer(theta))
+        return loss, grad, self.backend.xp.sum(Wb)
+
+    def finite_at(self, theta) -> bool:
+        """Finite parameters with a finite loss on the last batch.
+
+        The last batch, not the whole set: a full forward pass would cost a third of an
+        epoch.  Unweighted: a last batch whose weights are all 0 would divide by 0.
+        """
+        Xb, Yb = self._last
+        return _all_finite(theta) and math.isfinite(float(loss_value(self.spec, theta, Xb, Yb)))
+
+    def fallback(self, start_theta, safe):
+        """After an epoch with a non-finite loss: its start if J is finite there, else ``safe``."""
+        if _all_finite(start_theta) and math.isfinite(
+                float(loss_value(self.spec, start_theta, self.X, self.Y, self.W))):
+            return start_theta
+        return safe
+
+
+class ChunkStream:
+    """Mini-batches streamed over the row chunks of a :class:`~bpnet_xp.dask.DaskObjective`'s data.
+
+    Each epoch visits the chunks in an order drawn from the host generator, pulls one
+    chunk at a time to the client, moves it to the device with ``prepare``, shuffles its
+    rows and takes batches of ``batch_size`` rows.  A batch never spans two chunks (the
+    last one of a chunk may be smaller).
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+    backend : Backend
+    objective : DaskObjective
+        Holds the checked X and y (``X``, ``y``, ``n_samples``, ``n_chunks``); its
+        map-reduce pass checks the parameters at the end (:meth:`finite_at`).
+    prepare : callable
+        ``prepare(X_chunk, y_chunk) -> (X, Y)`` on the device (:meth:`MLP.prepare`).
+    batch_size : int
+        In [1, m).
+    shuffle : bool
+    """
+
+    def __init__(self, spec, backend, objective, prepare, batch_size: int, shuffle: bool):
+        self.spec, self.backend, self.objective, self.prepare = spec, backend, objective, prepare
+        self.batch_size, self.shuffle = batch_size, bool(shuffle)
+        self.sizes = [int(rows) for rows in objective.X.chunks[0]]
+        self.n_batches = sum(-(-rows // batch_size) for rows in self.sizes)
+        self.epoch_weight = objective.n_samples
+        self._feed = ChunkFeed(objective.X, objective.y)
+
+    def batches(self, rng: np.random.Generator):
+        """The epoch's batches ``(Xb, Yb, None)``, chunk by chunk."""
+        xp, size = self.backend.xp, self.batch_size
+        order = rng.permutation(len(self.sizes)) if self.shuffle else np.arange(len(self.sizes))
+        order = [int(c) for c in order if self.sizes[c] > 0]
+        pending = self._feed.request(order[0])
+        for position in range(len(order)):
+            X_chunk, y_chunk = self._feed.receive(pending)
+            pending = self._feed.request(order[position + 1]) if position + 1 < len(order) else None
+            Xd, Yd = self.prepare(X_chunk, y_chunk)
+            del X_chunk, y_chunk
+            rows = Xd.shape[0]
+            index = self.backend.asarray(rng.permutation(rows)) if self.shuffle else None
+            for lo in range(0, rows, size):
+                hi = min(lo + size, rows)
+                if index is None:
+                    yield Xd[lo:hi, ...], Yd[lo:hi, ...], None
+                else:
+                    yield xp.take(Xd, index[lo:hi], axis=0), xp.take(Yd, index[lo:hi], axis=0), None
+            Xd = Yd = None  # one block on the client at a time
+
+    def evaluate(self, theta, batch):
+        """``(loss, grad, rows)`` of a batch."""
+        Xb, Yb, _ = batch
+        loss, grad = batch_loss_and_grad(self.spec, theta, Xb, Yb, self.epoch_weight)
+        return loss, grad, Xb.shape[0]
+
+    def finite_at(self, theta) -> bool:
+        """Finite parameters with a finite J over all the chunks (one map-reduce pass)."""
+        return _all_finite(theta) and math.isfinite(float(self.objective(theta)[0]))
+
+    def fallback(self, start_theta, safe):
+        return start_theta if self.finite_at(start_theta) else safe
+
+
+class FullBatchObjective:
+    """One full-batch gradient step per epoch on ``objective(theta) -> (J, grad)``.
+
+    Parameters
+    ----------
+    objective : callable
+        ``objective(theta) -> (loss, grad)`` over all the data (a ``DaskObjective``).
+    """
+
+    n_batches = 1
+    epoch_weight = 1  # the loss is J itself: summed with weight 1, divided by 1
+
+    def __init__(self, objective):
+        self.objective = objective
+
+    def batches(self, rng: np.random.Generator):
+        yield None
+
+    def evaluate(self, theta, batch):
+        loss, grad = self.objective(theta)
+        return loss, grad, 1
+
+    def finite_at(self, theta) -> bool:
+        return _all_finite(theta) and math.isfinite(float(self.objective(theta)[0]))
+
+    def fallback(self, start_theta, safe):
+        # The epoch's loss is J at its start: a non-finite one means J(start) is not finite.
+        return safe
