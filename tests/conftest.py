@@ -22,7 +22,8 @@ BACKEND_PARAMS = [
     # A second device: array_api_strict refuses to mix arrays of two devices, so this
     # proves every array we create is placed on the backend's device.
     ("array_api_strict-device1", "array_api_strict", "device1"),
-    ("torch", "torch", None),
+    # BPNET_XP_TORCH_DEVICE=cuda runs the torch cases on the GPU (scripts/gpu_check.sh); CPU otherwise.
+    ("torch", "torch", os.environ.get("BPNET_XP_TORCH_DEVICE", "").strip() or None),
     ("jax", "jax", None),
     ("cupy", "cupy", None),
 ]
