@@ -4,6 +4,7 @@ The same code trains on NumPy (CPU), CuPy (CUDA), PyTorch, JAX, array-api-strict
 Dask.  See :class:`MLP`, :func:`get_backend` and :func:`check_gradients`.
 """
 
+from .activations import sigmoid_gradient
 from .backend import Backend, BackendUnavailableError, available_backends, backend_status, get_backend
 from .gradcheck import GradientCheckResult, check_gradients
 from .model import MLP, load
@@ -19,5 +20,6 @@ __all__ = [
     "check_gradients",
     "get_backend",
     "load",
+    "sigmoid_gradient",
     "__version__",
 ]

@@ -20,7 +20,7 @@ from array_api_compat import array_namespace
 
 from .backend import maximum_inplace
 
-__all__ = ["Activation", "ACTIVATIONS", "get_activation", "sigmoid", "log_sigmoid", "softmax", "log_softmax"]
+__all__ = ["Activation", "ACTIVATIONS", "get_activation", "sigmoid", "sigmoid_gradient", "log_sigmoid", "softmax", "log_softmax"]
 
 
 class Activation(NamedTuple):
@@ -78,6 +78,27 @@ def sigmoid(z):
 
 def sigmoid_derivative(a):
     return a * (1 - a)
+
+
+def sigmoid_gradient(z):
+    """g'(z) = g(z) (1 - g(z)) of the sigmoid g, from z: the classic exercise's ``sigmoidGradient``.
+
+    Computed as e / (1 + e)**2 with e = exp(-|z|) (g' is even), so it neither
+    overflows nor loses its digits to 1 - g(z) cancelling for large |z|.
+
+    Parameters
+    ----------
+    z : array, any shape
+        Pre-activations (any array-API library).
+
+    Returns
+    -------
+    array, the shape of ``z``
+        Values in (0, 0.25]; 0.25 at z = 0.
+    """
+    xp = array_namespace(z)
+    e = xp.exp(-xp.abs(z))
+    return e / ((1 + e) * (1 + e))
 
 
 def log_sigmoid(z):

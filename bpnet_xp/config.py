@@ -63,7 +63,7 @@ class OptimizerInfo(NamedTuple):
         return "epoch" if self.family == STOCHASTIC else "iteration"
 
 
-#: THE registry of optimizer names; "newton", "lm", "br", "rprop" and "scg" join here.
+#: THE registry of optimizer names.
 #: "gd" is fixed-step gradient descent (sgd without momentum; the full batch by default),
 #: not the line-search "steepest_descent" of :func:`bpnet_xp.solvers.minimize`.
 OPTIMIZERS: dict[str, OptimizerInfo] = {
@@ -72,6 +72,13 @@ OPTIMIZERS: dict[str, OptimizerInfo] = {
     "adam": OptimizerInfo(STOCHASTIC, learning_rate=1e-3, batch_size=200, hyperparameters=("beta1", "beta2")),
     "cg": OptimizerInfo(FULL_BATCH),
     "lbfgs": OptimizerInfo(FULL_BATCH),
+    # The second-order trainers (bpnet_xp.solvers.newton, .levenberg_marquardt, .scg, .rprop).
+    "newton": OptimizerInfo(FULL_BATCH, hyperparameters=("curvature",)),
+    "lm": OptimizerInfo(FULL_BATCH, hyperparameters=("mu", "mu_dec", "mu_inc", "mu_max", "goal", "min_grad",
+                                                     "max_fail", "max_parameters")),
+    "br": OptimizerInfo(FULL_BATCH, hyperparameters=("mu", "mu_dec", "mu_inc", "mu_max", "goal", "max_parameters")),
+    "rprop": OptimizerInfo(FULL_BATCH, hyperparameters=("goal",)),
+    "scg": OptimizerInfo(FULL_BATCH, hyperparameters=("goal",)),
 }
 
 #: Every optimizer name ``fit`` accepts, in the registry's order.
@@ -140,6 +147,16 @@ class FitOptions(NamedTuple):
     progress: bool
     sample_weight: Any
     split_every: int
+    # The second-order trainers' options (MATLAB trainlm's defaults; see fit_options).
+    mu: float = 1e-3
+    mu_dec: float = 0.1
+    mu_inc: float = 10.0
+    mu_max: float = 1e10
+    goal: float = 0.0
+    min_grad: float = 1e-7
+    max_fail: int = 6
+    max_parameters: int = 5000
+    curvature: str = "hessian"
 
     @property
     def info(self) -> OptimizerInfo:
@@ -177,6 +194,15 @@ def fit_options(
     progress: bool = False,
     sample_weight: Any = None,
     split_every: int = 8,
+    mu: float = 1e-3,
+    mu_dec: float = 0.1,
+    mu_inc: float = 10.0,
+    mu_max: float = 1e10,
+    goal: float = 0.0,
+    min_grad: float = 1e-7,
+    max_fail: int = 6,
+    max_parameters: int = 5000,
+    curvature: str = "hessian",
 ) -> FitOptions:
     """Check the keywords of :func:`bpnet_xp.training.fit` once.
 
@@ -186,6 +212,20 @@ def fit_options(
         As :func:`bpnet_xp.training.fit`.
     split_every : int
         Fan-in (>= 2) of the tree reduction of Dask full-batch evaluations.
+    mu, mu_dec, mu_inc, mu_max : float
+        "lm"/"br": the initial damping and its factors down (0 < mu_dec < 1) and up
+        (mu_inc > 1), and the largest damping before giving up (MATLAB: 1e-3, 0.1, 10, 1e10).
+    goal : float
+        "lm", "br", "rprop", "scg": stop once the training loss is at most ``goal`` (0).
+    min_grad : float
+        "lm": stop when the gradient's 2-norm falls below it (1e-7).
+    max_fail : int
+        "lm"/"br" with validation data: stop after this many iterations in a row without
+        a lower validation loss, keeping the best validation parameters (6).
+    max_parameters : int
+        "lm"/"br": the largest P they accept (they hold P x P matrices; 5000).
+    curvature : {"hessian", "gauss_newton"}
+        "newton": the inner CG's matrix.
 
     Returns
     -------
@@ -224,6 +264,7 @@ def fit_options(
         progress=bool(progress),
         sample_weight=sample_weight,
         split_every=_split_every(split_every),
+        **_second_order(mu, mu_dec, mu_inc, mu_max, goal, min_grad, max_fail, max_parameters, curvature),
     )
 
 
@@ -338,3 +379,21 @@ def _split_every(split_every) -> int:
     if isinstance(split_every, bool) or not isinstance(split_every, (int, np.integer)) or split_every < 2:
         raise ValueError(f"split_every must be an integer >= 2, got {split_every!r}")
     return int(split_every)
+
+
+def _second_order(mu, mu_dec, mu_inc, mu_max, goal, min_grad, max_fail, max_parameters, curvature) -> dict:
+    """The options of "newton", "lm", "br", "rprop" and "scg", checked."""
+    for name, value in (("mu", mu), ("mu_max", mu_max)):
+        if not _is_number(value) or not math.isfinite(float(value)) or value <= 0:
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
+    if not _is_number(mu_dec) or not 0 < mu_dec < 1:
+        raise ValueError(f"mu_dec must be in (0, 1), got {mu_dec!r}")
+    if not _is_number(mu_inc) or not math.isfinite(float(mu_inc)) or mu_inc <= 1:
+        raise ValueError(f"mu_inc must be a number > 1, got {mu_inc!r}")
+    if not _is_number(goal) or math.isnan(float(goal)):
+        raise ValueError(f"goal must be a number, got {goal!r}")
+    if curvature not in ("hessian", "gauss_newton"):
+        raise ValueError(f"curvature must be 'hessian' or 'gauss_newton', got {curvature!r}")
+    return dict(mu=float(mu), mu_dec=float(mu_dec), mu_inc=float(mu_inc), mu_max=float(mu_max), goal=float(goal),
+                min_grad=_non_negative(min_grad, "min_grad"), max_fail=_positive_int(max_fail, "max_fail"),
+                max_parameters=_positive_int(max_parameters, "max_parameters"), curvature=curvature)

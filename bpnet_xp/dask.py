@@ -11,6 +11,7 @@ names Dask.  The whole story: docs/dask.md.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import uuid
@@ -21,6 +22,7 @@ from array_api_compat import device as _device
 
 from . import metrics, validation
 from .backend import is_dask_array, to_numpy
+from .curvature import data_product, finish_product, normal_equations, outputs
 from .network import data_loss_and_grad, finish, forward, penalty_and_grad
 
 __all__ = [
@@ -118,7 +120,7 @@ def _dask_labels(y, X):
     return da.from_array(host, chunks=(X.chunks[0],) + tuple((s,) for s in host.shape[1:]))
 
 
-def _targets_plan(y, X, n_outputs: int, classification: bool):
+def _targets_plan(y, X, n_outputs: int, classification: bool, loss: str | None = None):
     """Check y against X and the network: (y, TargetPlan, lazy scalar checks), as in memory."""
     y = _dask_labels(y, X)
     if y.ndim == 0:
@@ -130,7 +132,7 @@ def _targets_plan(y, X, n_outputs: int, classification: bool):
             f"{X.chunks[0][:4]}{'...' if len(X.chunks[0]) > 4 else ''}: every row block of X needs its "
             "labels in the same block; use y = y.rechunk({0: X.chunks[0]})"
         )
-    plan = validation.plan_targets(y.shape, y.dtype, n_outputs, classification, X.shape[0])
+    plan = validation.plan_targets(y.shape, y.dtype, n_outputs, classification, X.shape[0], loss)
     if plan.squeeze:
         y = y[:, 0]
         plan = plan._replace(squeeze=False)
@@ -164,6 +166,30 @@ def _chunk_sums(Xb, yb, theta_host, *, spec, plan):
     return np.reshape(np.asarray(to_numpy(terms), dtype=np.float64), (1, -1))
 
 
+def _chunk_product(Xb, yb, theta_and_v, *, spec, plan, gauss_newton):
+    """The summed data term of H v (or G v) of one block, (1, n_parameters) float64;
+    ``theta_and_v`` is theta and v end to end (one broadcast vector)."""
+    xp, both, Xb, Y = _chunk_setup(Xb, yb, theta_and_v, plan)
+    P = spec.n_parameters
+    product = data_product(spec, both[:P], Xb, Y, both[P:], gauss_newton=gauss_newton)
+    return np.reshape(np.asarray(to_numpy(product), dtype=np.float64), (1, -1))
+
+
+def _chunk_normal(Xb, yb, theta_host, *, spec, plan):
+    """[sum e^2, J^T J (row-major), J^T e] of one block (mse), (1, 1 + P^2 + P) float64."""
+    xp, theta, Xb, Y = _chunk_setup(Xb, yb, theta_host, plan)
+    sse, JTJ, JTe = normal_equations(spec, theta, Xb, Y)
+    terms = xp.concat([xp.reshape(sse, (1,)), xp.reshape(JTJ, (-1,)), JTe])
+    return np.reshape(np.asarray(to_numpy(terms), dtype=np.float64), (1, -1))
+
+
+def _chunk_squares(Xb, yb, theta_host, *, spec, plan):
+    """sum e^2 of one block (mse), (1, 1) float64: one forward pass."""
+    xp, theta, Xb, Y = _chunk_setup(Xb, yb, theta_host, plan)
+    e = outputs(spec, theta, Xb) - Y
+    return np.reshape(np.asarray(to_numpy(xp.sum(e * e)), dtype=np.float64), (1, 1))
+
+
 def _chunk_metrics(Xb, yb, theta_host, *, spec, plan):
     """Validation terms of one block, float64 host row: [L_c, hits] or [L_c, ss_res, sum y, sum y^2]."""
     xp, theta, Xb, Y = _chunk_setup(Xb, yb, theta_host, plan)
@@ -178,7 +204,11 @@ def _chunk_metrics(Xb, yb, theta_host, *, spec, plan):
 
 
 def _predict_block(Xb, theta_host, *, spec, what):
-    """Predictions of one block, in the block's library."""
+    """Predictions of one block, in the block's library; raises, at compute, for a block
+    with NaN or infinite values or values that overflow the network's dtype, as in memory."""
+    xp = array_namespace(Xb)
+    limit = validation.dtype_limit(xp, xp.asarray(theta_host).dtype)
+    validation.raise_on(validation.read_checks(validation.feature_checks(Xb)), dtype_limit=limit)
     _, theta, Xb, _ = _chunk_setup(Xb, None, theta_host, None)
     _, A = forward(spec, theta, Xb)
     if what == "proba":
@@ -233,7 +263,7 @@ class DaskObjective:
         self.split_every = int(split_every)
         X = _check_features(X, spec.layer_sizes[0])
         host_y = y is not None and not is_dask_array(y)
-        y, self.plan, checks = _targets_plan(y, X, self.n_outputs, self.classification)
+        y, self.plan, checks = _targets_plan(y, X, self.n_outputs, self.classification, spec.loss.name)
         client = current_client()
         if host_y and client is not None:
             # Labels that came from the client go to the cluster once, not once per evaluation.
@@ -283,6 +313,38 @@ class DaskObjective:
         loss_sum = xp.asarray(total[0], dtype=theta.dtype, device=where)
         grad_sum = xp.asarray(total[1:], dtype=theta.dtype, device=where)
         return finish(self.spec, theta, loss_sum, grad_sum, self.n_samples)
+
+    # -- the curvature of the second-order trainers, reduced over chunks like the gradient --
+    def _on_device(self, theta, host):
+        xp = array_namespace(theta)
+        return xp.asarray(host, dtype=theta.dtype, device=_device(theta))
+
+    def _product(self, theta, v, gauss_newton: bool):
+        xp = array_namespace(theta)
+        both = xp.concat([theta, v])  # one broadcast vector: theta and v end to end
+        function = functools.partial(_chunk_product, gauss_newton=gauss_newton)
+        total = self._reduce(function, both, self.spec.n_parameters)
+        return finish_product(self.spec, self._on_device(theta, total), v, self.n_samples)
+
+    def hessian_vector_product(self, theta, v):
+        """H v of J on the whole data (:func:`bpnet_xp.curvature.hessian_vector_product`), by map-reduce."""
+        return self._product(theta, v, gauss_newton=False)
+
+    def gauss_newton_vector_product(self, theta, v):
+        """G v of J on the whole data, by map-reduce."""
+        return self._product(theta, v, gauss_newton=True)
+
+    def normal_equations(self, theta):
+        """(sum e^2, J^T J, J^T e) over every chunk (mse), on theta's device; each chunk's J is
+        built and dropped on its worker, so memory is P^2 per worker plus one chunk of J."""
+        P = self.spec.n_parameters
+        total = self._reduce(_chunk_normal, theta, 1 + P * P + P)
+        sse, JTJ, JTe = total[0], total[1:1 + P * P].reshape(P, P), total[1 + P * P:]
+        return tuple(self._on_device(theta, part) for part in (sse, JTJ, JTe))
+
+    def sum_of_squares(self, theta):
+        """sum e^2 over every chunk (mse), a 0-d array of theta's library."""
+        return self._on_device(theta, self._reduce(_chunk_squares, theta, 1)[0])
 
     def loss_and_score(self, theta, m_train: int | None = None) -> tuple[float, float]:
         """Validation loss (penalty with ``m_train`` samples) and accuracy or R^2, as floats."""

@@ -266,7 +266,7 @@ def _read_text(path) -> tuple[str, str]:
 
 
 def load_csv(path, target=-1, header=None, delimiter: str = ","):
-    """Load a numeric table from a delimited text file (optionally gzip-compressed).
+    """Load a table from a delimited text file (optionally gzip-compressed).
 
     Parameters
     ----------
@@ -277,8 +277,10 @@ def load_csv(path, target=-1, header=None, delimiter: str = ","):
         header name.  ``None``: no target, every column is a feature.
     header : bool or None, default None
         Whether the first row holds column names.  ``None`` detects it: the
-        first row is a header when one of its cells is not a number.  (A header
-        whose names are all numbers needs ``header=True``.)
+        first row is a header when one of its cells is not a number while the
+        cell below it is (or, in a one-row file, when one of its cells is not a
+        number).  A header whose names are all numbers, or that only names
+        text columns, needs ``header=True``.
     delimiter : str, default ","
         One-character field separator (``";"``, ``"\\t"``, ...).
 
@@ -288,7 +290,9 @@ def load_csv(path, target=-1, header=None, delimiter: str = ","):
         The other columns, in file order.
     y : numpy.ndarray, shape (m,), or None
         The target column: int64 when every cell is an integer literal (class
-        labels), float64 otherwise; ``None`` when ``target`` is None.
+        labels), float64 when every cell is a number, and the cells' text (a
+        NumPy string array, class names such as ``"setosa"``) when they are
+        not numbers; ``None`` when ``target`` is None.
 
     Raises
     ------
@@ -296,27 +300,141 @@ def load_csv(path, target=-1, header=None, delimiter: str = ","):
         If the file does not exist.
     ValueError
         For an empty file, a header without data, rows of different lengths
-        (naming the row), a cell that is not a finite number (naming its row
-        and column), or a target column that does not exist.
+        (naming the row), a feature cell that is not a finite number (naming
+        its row and column), an empty target cell, a target column that mixes
+        numbers with a minority of text cells (naming the first text cell: a
+        typo in a numeric column), or a target column that does not exist.
 
     Notes
     -----
     Blank lines are skipped; cells may be surrounded by spaces; row numbers in
-    messages are 1-based line numbers of the file.  Every cell must be numeric:
-    encode class names as integers first (e.g. with
-    :class:`bpnet_xp.preprocessing.LabelEncoder`).
+    messages are 1-based line numbers of the file.  Well-formed files are read
+    by pandas when it is installed, else by :func:`numpy.loadtxt` (both about
+    ten times faster than a cell-by-cell loop); a file either of them refuses is
+    read again cell by cell, so the error names the row and column.
     """
     target = _check_csv_options(target, header, delimiter)
     text, name = _read_text(path)
+    fast = _fast_load(text, target, header, delimiter)
+    if fast is not None:
+        return fast
     rows = _csv_rows(text, name, delimiter)
     names, data = _split_header(rows, header, name)
     n_columns = _column_count(data, names, name)
     # Resolve the target column before parsing, so a wrong name is reported first.
     t = None if target is None else _target_column(target, names, n_columns, name)
-    table = _parse_cells(data, n_columns, names, name)
+    features = [j for j in range(n_columns) if j != t]
+    table = _parse_cells(data, features, names, name)
     if t is None:
         return table, None
-    return np.delete(table, t, axis=1), _target_values(table[:, t], [cells[t] for _, cells in data])
+    return table, _target_values([cells[t] for _, cells in data], [line for line, _ in data],
+                                 _column_label(t, names), name)
+
+
+# ---------------------------------------------------------------------------------------
+# The fast path: a well-formed file in one call of pandas or numpy.
+
+
+def _leading_rows(text: str, delimiter: str, count: int = 2) -> list[list[str]]:
+    """The first ``count`` non-blank rows, their cells stripped (without reading the rest)."""
+    rows = []
+    for cells in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+        cells = [c.strip() for c in cells]
+        if any(cells):
+            rows.append(cells)
+            if len(rows) == count:
+                break
+    return rows
+
+
+def _detect_header(first: list[str], second: list[str] | None) -> bool:
+    """The first row is a header when one of its cells is not a number while the cell
+    below it is; with no second row, when one of its cells is not a number."""
+    if second is None or len(second) != len(first):
+        return not all(_is_number(c) for c in first)
+    return any(not _is_number(a) and _is_number(b) for a, b in zip(first, second))
+
+
+def _fast_load(text: str, target, header, delimiter: str):
+    """(X, y) read by pandas or numpy, or None when the file needs the cell-by-cell reader
+    (anything unusual: a ragged row, a bad or empty cell, a quote in the header line)."""
+    try:
+        rows = _leading_rows(text, delimiter)
+    except csv.Error:
+        return None
+    if not rows:
+        return None
+    has_header = header if header is not None else _detect_header(rows[0], rows[1] if len(rows) > 1 else None)
+    names = rows[0] if has_header else None
+    n_columns = len(rows[0])
+    if has_header:
+        start = text.lstrip("\r\n \t")
+        line_end = start.find("\n")
+        if line_end < 0 or '"' in start[:line_end]:
+            return None
+        if [c.strip() for c in start[:line_end].rstrip("\r").split(delimiter)] != rows[0]:
+            return None  # the header is not on the first line (a line of bare delimiters before it)
+        text = start[line_end + 1:]
+    try:
+        t = None if target is None else _target_column(target, names, n_columns, "")
+    except ValueError:
+        return None
+    features = [j for j in range(n_columns) if j != t]
+    try:
+        parsed = _pandas_table(text, delimiter, n_columns, features, t)
+    except ImportError:
+        parsed = _numpy_table(text, delimiter, features, t)
+    except Exception:  # noqa: BLE001 - any refusal: the careful reader says what is wrong
+        return None
+    if parsed is None:
+        return None
+    X, cells = parsed
+    if X.shape[0] == 0 or not np.all(np.isfinite(X)):
+        return None
+    if t is None:
+        return X, None
+    if any(c == "" for c in cells):
+        return None
+    try:
+        return X, _target_values(cells, None, "", "")
+    except ValueError:
+        return None
+
+
+def _pandas_table(text: str, delimiter: str, n_columns: int, features: list[int], t):
+    """(X, target cells) parsed by pandas, or None when a feature column is not numeric."""
+    import pandas as pd
+
+    options = {}
+    if int(pd.__version__.split(".")[0]) < 3:
+        options["float_precision"] = "round_trip"  # pandas < 3: the fast parser rounds differently
+    frame = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, names=list(range(n_columns)),
+                        dtype=None if t is None else {t: str}, na_filter=False, skipinitialspace=True,
+                        skip_blank_lines=True, engine="c", **options)
+    block = frame[features]
+    if any(block[j].dtype.kind not in "iuf" for j in features):
+        return None
+    X = block.to_numpy(dtype=np.float64)
+    cells = None if t is None else [str(c).strip() for c in frame[t].tolist()]
+    return X, cells
+
+
+def _numpy_table(text: str, delimiter: str, features: list[int], t):
+    """(X, target cells) parsed by numpy.loadtxt, or None when it refuses the file."""
+    import warnings
+
+    options = {"delimiter": delimiter, "comments": None, "quotechar": '"', "ndmin": 2}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy's note about blank lines and max_rows
+            X = np.loadtxt(io.StringIO(text), usecols=features, dtype=np.float64, **options)
+            cells = None
+            if t is not None:
+                column = np.loadtxt(io.StringIO(text), usecols=[t], dtype=str, **options)
+                cells = [c.strip() for c in column.reshape(-1).tolist()]
+    except ValueError:
+        return None
+    return X, cells
 
 
 def _check_csv_options(target, header, delimiter):
@@ -362,7 +480,7 @@ def _split_header(rows, header, name: str):
     """(column names or None, data rows): the first row is a header when told, or when
     ``header`` is None and one of its cells is not a number."""
     first = rows[0][1]
-    has_header = header if header is not None else not all(_is_number(c) for c in first)
+    has_header = header if header is not None else _detect_header(first, rows[1][1] if len(rows) > 1 else None)
     names = first if has_header else None
     data = rows[1:] if has_header else rows
     if not data:
@@ -413,12 +531,13 @@ def _column_label(j: int, names) -> str:
     return f"column {j + 1}" + (f" ({names[j]!r})" if names is not None else "")
 
 
-def _parse_cells(data, n_columns: int, names, name: str) -> np.ndarray:
-    """Every cell as a finite float64, shape (len(data), n_columns); the first bad cell
-    is reported by row (file line) and column."""
-    table = np.empty((len(data), n_columns), dtype=np.float64)
+def _parse_cells(data, features: list[int], names, name: str) -> np.ndarray:
+    """The feature cells as finite float64, shape (len(data), len(features)); the first
+    bad cell is reported by row (file line) and column."""
+    table = np.empty((len(data), len(features)), dtype=np.float64)
     for i, (line, cells) in enumerate(data):
-        for j, cell in enumerate(cells):
+        for k, j in enumerate(features):
+            cell = cells[j]
             try:
                 value = float(cell)
             except ValueError:
@@ -428,19 +547,42 @@ def _parse_cells(data, n_columns: int, names, name: str) -> np.ndarray:
                 raise ValueError(
                     f"{name}: row {line}, {_column_label(j, names)}: {cell!r} is not a finite number"
                 )
-            table[i, j] = value
+            table[i, k] = value
     return table
 
 
-def _target_values(column: np.ndarray, cells: list[str]) -> np.ndarray:
-    """The target column, shape (m,): int64 when every cell is an integer literal that
-    fits (class labels), else the parsed float64 ``column``."""
-    if all(_is_int_literal(c) for c in cells):
-        # Parsed from the text, not from float64: labels above 2**53 stay exact.
-        values = [int(c) for c in cells]
-        if all(-(2 ** 63) <= v < 2 ** 63 for v in values):
-            return np.array(values, dtype=np.int64)
-    return column
+def _target_values(cells: list[str], lines, column: str, name: str) -> np.ndarray:
+    """The target column, shape (m,), from its cells' text.
+
+    int64 when every cell is an integer literal that fits (class labels), float64
+    when every cell is a finite number, the text itself when the cells are names
+    (class labels such as "setosa").  An empty cell, a non-finite number, or a
+    minority of text cells among numbers (a typo in a numeric column) is refused;
+    ``lines`` (the file lines of the cells) and ``column`` place it in the message.
+    """
+    def where(i: int) -> str:
+        return f"{name}: row {lines[i] if lines is not None else i + 1}, {column}"
+
+    numbers = [_is_number(c) for c in cells]
+    for i, cell in enumerate(cells):
+        if cell == "":
+            raise ValueError(f"{where(i)}: an empty cell (a missing label)")
+    if all(numbers):
+        if all(_is_int_literal(c) for c in cells):
+            # Parsed from the text, not from float64: labels above 2**53 stay exact.
+            values = [int(c) for c in cells]
+            if all(-(2 ** 63) <= v < 2 ** 63 for v in values):
+                return np.array(values, dtype=np.int64)
+        values = np.array([float(c) for c in cells], dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise ValueError(f"{where(int(bad[0]))}: {cells[int(bad[0])]!r} is not a finite number")
+        return values
+    if 2 * sum(numbers) >= len(cells):
+        first = numbers.index(False)
+        raise ValueError(f"{where(first)}: {cells[first]!r} is not a number (the other cells of the "
+                         "target column are numbers)")
+    return np.array(cells, dtype=str)
 
 
 def _is_int_literal(cell: str) -> bool:

@@ -29,7 +29,8 @@ class History:
     time : list of float
         Seconds since the start of ``fit`` at the end of each epoch/iteration.
     stop_reason : str
-        Why training stopped.
+        Why training stopped; it starts with "diverged" when the loss was not finite or
+        ran far above its lowest value (:func:`bpnet_xp.training.fit`, Notes).
     n_iter : int
         Epochs (stochastic) or iterations (solvers) run.
     best_iteration : int or None
@@ -39,6 +40,9 @@ class History:
     n_evaluations : int
         Loss-and-gradient evaluations: one per mini-batch for the stochastic
         optimizers, every line-search trial included for "cg"/"lbfgs".
+    effective_parameters : list of float
+        "br" only: the effective number of parameters gamma (0 < gamma < P) after each
+        iteration (MacKay 1992); empty for the other optimizers.
     """
 
     loss: list = field(default_factory=list)
@@ -50,7 +54,58 @@ class History:
     best_iteration: int | None = None
     optimizer: str = ""
     n_evaluations: int = 0
+    effective_parameters: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
         """A plain dict of the fields (JSON-serialisable)."""
         return asdict(self)
+
+    def to_frame(self):
+        """The per-epoch (or per-iteration) records as a pandas DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame, shape (n_records, n_columns)
+            Index ``epoch`` or ``iteration`` (1-based); columns ``loss`` and ``time``,
+            plus ``val_loss``, ``val_score`` and ``effective_parameters`` when they were
+            recorded (a shorter list is padded with NaN, never shifted).
+
+        Raises
+        ------
+        ImportError
+            If pandas is not installed.
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("History.to_frame needs pandas, which is not installed; "
+                              "install it with: pip install pandas") from None
+        n = max(len(self.loss), len(self.time))
+        columns = {}
+        for name in ("loss", "val_loss", "val_score", "time", "effective_parameters"):
+            values = list(getattr(self, name, []) or [])
+            if values or name in ("loss", "time"):
+                columns[name] = [float(v) for v in values] + [float("nan")] * (n - len(values))
+        from .config import OPTIMIZER_NAMES, optimizer_info
+
+        unit = optimizer_info(self.optimizer).unit if self.optimizer in OPTIMIZER_NAMES else "epoch"
+        index = pd.RangeIndex(1, n + 1, name=unit)
+        return pd.DataFrame(columns, index=index)
+
+    def plot(self, ax=None, **options):
+        """The loss curve (:func:`bpnet_xp.plotting.plot_loss`), drawn into ``ax`` or a new Figure.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+        **options
+            ``path``, ``title``, ``validation_label``, ``log_scale`` of ``plot_loss``.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Shown inline in a notebook (or the Path written, with ``path``).
+        """
+        from .plotting import plot_loss
+
+        return plot_loss(self, ax=ax, **options)

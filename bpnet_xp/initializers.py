@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["INITIALIZERS", "classic", "glorot", "he", "initial_parameters", "get_initializer"]
+__all__ = ["INITIALIZERS", "classic", "glorot", "he", "initial_parameters", "get_initializer", "check_seed"]
 
 
 def classic(rng: np.random.Generator, fan_in: int, fan_out: int):
@@ -59,6 +59,26 @@ def get_initializer(name: str | Callable, activation: str = "sigmoid") -> Callab
         raise ValueError(f"unknown init {name!r}; choose 'auto' or one of {sorted(INITIALIZERS)}") from None
 
 
+def check_seed(seed):
+    """``seed`` if it is None, a non-negative integer or a Generator; else a clear error.
+
+    Raises
+    ------
+    TypeError
+        For a seed that is not an integer (a string, a float, a bool).
+    ValueError
+        For a negative integer.
+    """
+    if seed is None or isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be None, a non-negative integer or a numpy.random.Generator, "
+                        f"got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {int(seed)}")
+    return int(seed)
+
+
 def initial_parameters(layer_sizes, init="auto", activation="sigmoid", seed=None) -> np.ndarray:
     """The flat initial parameter vector, on the host, in float64.
 
@@ -77,7 +97,7 @@ def initial_parameters(layer_sizes, init="auto", activation="sigmoid", seed=None
     ndarray, shape (n_parameters,)
         [W1 row-major, b1, W2, b2, ...], the layout of ``MLP.theta``.
     """
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(check_seed(seed))
     f = get_initializer(init, activation)
     parts = []
     for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:]):
@@ -88,5 +108,7 @@ def initial_parameters(layer_sizes, init="auto", activation="sigmoid", seed=None
             raise ValueError(
                 f"initializer returned shapes {W.shape}, {b.shape}; expected {(fan_in, fan_out)}, {(fan_out,)}"
             )
+        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
+            raise ValueError(f"init returned NaN or infinite values for the {fan_in}x{fan_out} layer")
         parts += [W.reshape(-1), b]
     return np.concatenate(parts)

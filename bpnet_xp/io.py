@@ -12,11 +12,22 @@ renamed over the target.  :func:`read_model` checks every entry against the othe
 from __future__ import annotations
 
 import contextlib
+
 import json
+import math
 import os
+import signal
 import tempfile
+import threading
+import time
+import zipfile
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
+
+try:
+    import fcntl  # the writer's lock on its temporary file
+except ImportError:  # pragma: no cover - Windows: the pid in the name decides
+    fcntl = None
 
 import numpy as np
 
@@ -32,6 +43,12 @@ FORMAT_NAME = "bpnet_xp.MLP"
 FORMAT_VERSION = 1
 
 _METADATA_KEY = "metadata"
+#: The largest metadata (UTF-8 JSON bytes) and the deepest nesting written or read.
+MAX_METADATA_BYTES = 1 << 20
+MAX_METADATA_DEPTH = 32
+# A temporary file of a writer that died without its pid (older versions) is removed
+# by the next save only after this many seconds (it may belong to a live writer).
+_STALE_SECONDS = 3600
 _REQUIRED_METADATA = {
     "format": str,
     "format_version": int,
@@ -88,9 +105,112 @@ def atomic_write(path, mode: str = "wb", **open_options) -> Iterator[Any]:
         raise FileNotFoundError(f"cannot write {str(target)!r}: directory {str(directory)!r} does not exist")
     if target.is_dir():
         raise IsADirectoryError(f"cannot write {str(target)!r}: it is a directory")
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
+    _remove_stale_temporaries(directory, target.name)
+    # The writer's pid in the name says, at the next save, whether its writer is gone.
+    with _terminate_as_exception():
+        # SIGTERM waits while the file is created and locked, so that it always lands inside
+        # the block that removes the file (the handler raises once it is unblocked there).
+        blocked = _block_sigterm(True)
+        try:
+            fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed: "a writer is alive"
+        except BaseException:
+            _block_sigterm(False, blocked)
+            raise
+        yield from _write_and_replace(fd, Path(tmp_name), target, mode, open_options, blocked)
+    _fsync_directory(directory)
+
+
+class _Terminated(BaseException):
+    """SIGTERM during a save, raised so that the temporary file is removed first."""
+
+
+@contextlib.contextmanager
+def _terminate_as_exception():
+    """While the body runs, SIGTERM raises :class:`_Terminated`; afterwards the signal is
+    delivered again to the handler that was there before (by default: the process ends)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) == signal.SIG_IGN):
+        yield  # handlers can only be set from the main thread; an ignored SIGTERM stays ignored
+        return
+    def handler(signum, frame):
+        raise _Terminated()
+    previous = signal.signal(signal.SIGTERM, handler)
     try:
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, previous)
+        signal.raise_signal(signal.SIGTERM)
+        raise  # the previous handler returned: report the interrupted save
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _unlocked(path: str) -> bool | None:
+    """Whether no process holds the writer's lock on ``path`` (None where flock is missing).
+
+    A lock dies with its process, even under kill -9, and cannot be fooled by a reused pid.
+    """
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def _writer_gone(pid_text: str, mtime: float, path: str = "") -> bool:
+    unlocked = _unlocked(path) if path else None
+    if unlocked is not None:
+        return unlocked
+    if not pid_text.isdigit():
+        return time.time() - mtime > _STALE_SECONDS
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # alive, another user's process
+    return False
+
+
+def _remove_stale_temporaries(directory: Path, name: str) -> None:
+    """Remove temporary files of ``name`` left by writers that were killed (kill -9)."""
+    prefix = f".{name}."
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
+                continue
+            pid_text = entry.name[len(prefix):-len(".tmp")].split(".")[0]
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=False) and _writer_gone(pid_text, entry.stat().st_mtime, entry.path):
+                    os.unlink(entry.path)
+
+
+def _block_sigterm(block: bool, was_blocked: bool = True) -> bool:
+    """Block SIGTERM (returns whether this call blocked it), or unblock it if we blocked it."""
+    if not hasattr(signal, "pthread_sigmask"):
+        return False
+    if block:
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        return signal.SIGTERM not in before
+    if was_blocked:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    return False
+
+
+def _write_and_replace(fd: int, tmp: Path, target: Path, mode: str, open_options: dict, blocked: bool = False):
+    """The body of :func:`atomic_write`: a generator that yields the open file once."""
+    try:
+        _block_sigterm(False, blocked)  # a SIGTERM that waited is raised here, inside the cleanup
         try:
             permissions = target.stat().st_mode & 0o7777
         except FileNotFoundError:
@@ -108,7 +228,6 @@ def atomic_write(path, mode: str = "wb", **open_options) -> Iterator[Any]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    _fsync_directory(directory)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -204,11 +323,21 @@ def save(net, path, *, metadata: dict | None = None) -> None:
         "classes_dtype": None if classes is None else arrays["classes"].dtype.str,
         "user": metadata or {},
     }
+    name = os.fspath(path)
     try:
         text = json.dumps(meta, allow_nan=False)
+    except RecursionError:
+        raise ValueError(f"metadata for {name!r} is nested too deeply (at most {MAX_METADATA_DEPTH} levels)") from None
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"metadata for {os.fspath(path)!r} is not JSON-serialisable: {exc}") from None
+        raise ValueError(f"metadata for {name!r} is not JSON-serialisable: {exc}") from None
     arrays[_METADATA_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    # The checks load() runs, run before anything is written: save() never replaces a
+    # good model with a file that load() would refuse.
+    n_classes = max(net.n_outputs, 2) if getattr(net, "is_classifier", False) else None
+    try:
+        _check_contents(name, arrays, n_classes)
+    except ValueError as exc:
+        raise ValueError(f"cannot save to {name!r}: load() would refuse the file: {exc}") from None
 
     with atomic_write(path, "wb") as handle:
         np.savez(handle, **arrays)
@@ -234,8 +363,8 @@ def _read_arrays(path) -> dict[str, np.ndarray]:
                     "a single .npy array" if head.startswith(b"\x93NUM") else "not a zip/.npz archive")
                 raise ValueError(f"{name!r} is not a bpnet_xp model file: {what}")
             handle.seek(0)
-            with np.load(handle, allow_pickle=False) as data:
-                return {key: data[key] for key in data.files}
+            with zipfile.ZipFile(handle) as archive:
+                return _read_members(name, archive)
     except PermissionError:
         raise
     except ValueError as exc:
@@ -250,16 +379,88 @@ def _read_arrays(path) -> dict[str, np.ndarray]:
         ) from None
 
 
+def _member_header(name: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo):
+    """(shape, dtype) from a member's .npy header, checked against the bytes stored."""
+    key = info.filename[:-4]
+    try:
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(member)
+    except (ValueError, TypeError, AttributeError, KeyError, SyntaxError) as exc:
+        # numpy's complaints about the header; a bad zip (CRC, truncation) is reported by
+        # the caller as a corrupt file.
+        raise ValueError(f"{name!r} is not a readable bpnet_xp model file: entry {key!r} is not a .npy "
+                         f"array ({type(exc).__name__}: {exc})") from None
+    if dtype.hasobject:
+        raise ValueError(f"{name!r} is not a readable bpnet_xp model file: entry {key!r} holds Python "
+                         "objects, which would need pickle")
+    if math.prod(shape) * dtype.itemsize > info.file_size:
+        raise ValueError(f"{name!r} is corrupt: entry {key!r} claims shape {shape} ({dtype}), more than "
+                         f"the {info.file_size} bytes it stores")
+    return shape, dtype
+
+
+def _expected_shapes(meta: dict) -> dict:
+    sizes = meta["layer_sizes"]
+    return {"theta": (_n_parameters(sizes),), "scaler_mean": (sizes[0],), "scaler_scale": (sizes[0],)}
+
+
+def _read_members(name: str, archive: zipfile.ZipFile) -> dict[str, np.ndarray]:
+    """The members of the archive, each read only after its size was checked against
+    the metadata: a file whose metadata or headers claim huge arrays allocates nothing."""
+    infos = {info.filename[:-4]: info for info in archive.infolist() if info.filename.endswith(".npy")}
+    headers = {key: _member_header(name, archive, info) for key, info in infos.items()}
+    arrays: dict[str, np.ndarray] = {}
+    if _METADATA_KEY in infos:
+        if infos[_METADATA_KEY].file_size > MAX_METADATA_BYTES + 1024:
+            raise ValueError(f"{name!r} has metadata of {infos[_METADATA_KEY].file_size} bytes, more than "
+                             f"the {MAX_METADATA_BYTES} a model file may hold")
+        arrays[_METADATA_KEY] = _read_member(archive, infos[_METADATA_KEY])
+        meta = _parse_metadata(name, arrays)
+        for key, shape in _expected_shapes(meta).items():
+            if key in headers and tuple(headers[key][0]) != shape:
+                raise ValueError(f"{name!r} is inconsistent: {key!r} has shape {tuple(headers[key][0])}, "
+                                 f"but the metadata's layers {meta['layer_sizes']} need {shape}")
+    for key, info in infos.items():
+        if key not in arrays:
+            arrays[key] = _read_member(archive, info)
+    return arrays
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    with archive.open(info) as member:
+        return np.lib.format.read_array(member, allow_pickle=False)
+
+
+def _json_depth(value, limit: int) -> int:
+    """Nesting depth of parsed JSON, walked without recursion, stopping past ``limit``."""
+    depth, level = 0, [value]
+    while level and depth <= limit:
+        depth += 1
+        level = [v for item in level if isinstance(item, (dict, list))
+                 for v in (item.values() if isinstance(item, dict) else item)]
+    return depth
+
+
 def _parse_metadata(name: str, arrays: dict[str, np.ndarray]) -> dict:
     if _METADATA_KEY not in arrays:
         raise ValueError(f"{name!r} is not a bpnet_xp model file: it has no 'metadata' entry")
     raw = arrays[_METADATA_KEY]
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise ValueError(f"{name!r} has a malformed 'metadata' entry (dtype {raw.dtype}, shape {raw.shape})")
+    if raw.size > MAX_METADATA_BYTES:
+        raise ValueError(f"{name!r} has metadata of {raw.size} bytes, more than the {MAX_METADATA_BYTES} "
+                         "a model file may hold")
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"))
+    except RecursionError:
+        raise ValueError(f"{name!r} has malformed metadata: nested more than {MAX_METADATA_DEPTH} levels") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{name!r} has unreadable metadata: {exc}") from None
+    if _json_depth(meta, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH:
+        raise ValueError(f"{name!r} has malformed metadata: nested more than {MAX_METADATA_DEPTH} levels")
     if not isinstance(meta, dict):
         raise ValueError(f"{name!r} has malformed metadata: a JSON object was expected")
     if meta.get("format") != FORMAT_NAME:
@@ -382,9 +583,15 @@ def read_model(path, n_classes=None) -> SavedModel:
     name = os.fspath(path)
     arrays = _read_arrays(path)
     meta = _parse_metadata(name, arrays)
+    return _check_contents(name, arrays, None if n_classes is None else n_classes(meta))
+
+
+def _check_contents(name: str, arrays: dict, n_classes: int | None) -> SavedModel:
+    """Every entry checked against the others: what load() requires and save() ensures."""
+    meta = _parse_metadata(name, arrays)
     theta = _check_theta(name, arrays, meta)
     scaler = _restore_scaler(name, arrays, meta["layer_sizes"][0]) if meta["has_scaler"] else None
-    classes = _restore_classes(name, arrays, meta, None if n_classes is None else n_classes(meta))
+    classes = _restore_classes(name, arrays, meta, n_classes)
     return SavedModel(meta, theta, scaler, classes)
 
 

@@ -8,18 +8,22 @@ files in :mod:`bpnet_xp.io`.
 from __future__ import annotations
 
 import math
+import pickle
 from typing import Any
 
 import numpy as np
+from array_api_compat import array_namespace
+from array_api_compat import device as array_device
 
 from . import backend as _backend
-from . import dask, io, metrics, training, validation
+from . import curvature, dask, io, metrics, training, validation
 from .activations import get_activation
 from .initializers import initial_parameters
 from .losses import check_pair, get_loss
 from .network import NetworkSpec, forward, loss_and_grad, loss_value, unpack
+from .preprocessing import LabelEncoder
 
-__all__ = ["MLP", "load"]
+__all__ = ["MLP", "Summary", "load"]
 
 _DEFAULT_LOSS = {"sigmoid": "cross_entropy", "softmax": "softmax_cross_entropy"}
 
@@ -84,7 +88,9 @@ class MLP:
             raise ValueError(f"layer_sizes must list at least the input and output sizes, got {layer_sizes!r}")
         for n in sizes:
             if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-                raise ValueError(f"layer sizes must be positive integers, got {layer_sizes!r}")
+                # NumPy scalars shown as plain numbers, not as np.int64(0).
+                shown = [n.item() if isinstance(n, np.generic) else n for n in sizes]
+                raise ValueError(f"layer sizes must be positive integers, got {shown!r}")
         self.layer_sizes = tuple(int(n) for n in sizes)
 
         hidden = get_activation(activation, hidden=True)
@@ -103,13 +109,23 @@ class MLP:
 
         self.spec = NetworkSpec(self.layer_sizes, hidden, out, lo, l2)
         self.backend = _backend.get_backend(backend, device)
+        if not isinstance(dtype, str):
+            # np.dtype("float64"), np.float64: stored by name, as save() writes it.
+            try:
+                dtype = np.dtype(dtype).name
+            except TypeError:
+                pass
         if dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         self._dtype = self.backend.dtype(dtype)  # raises if the device lacks float64
         self.dtype = dtype
         self.seed = seed
         self.init = init
-        host = initial_parameters(self.layer_sizes, init, hidden.name, seed)
+        try:
+            host = initial_parameters(self.layer_sizes, init, hidden.name, seed)
+        except MemoryError:
+            raise ValueError(f"layer_sizes {list(self.layer_sizes)} need {self.spec.n_parameters} parameters: "
+                             "more than the memory available") from None
         # Cast on the host, then one transfer: bit-identical on every backend.
         self._theta = self.backend.asarray(host.astype(dtype), dtype)
         self.history = None
@@ -118,6 +134,10 @@ class MLP:
         # StandardScaler fitted on the training inputs.  The math never applies them.
         self.classes = None
         self.scaler = None
+        # The DataFrame columns fit saw (all strings), or None: a DataFrame with other
+        # columns is refused, never reordered.
+        self.feature_names_in_ = None
+        self._trained = False
 
     # -- structure --------------------------------------------------------------------------
     @property
@@ -173,21 +193,93 @@ class MLP:
 
     @theta.setter
     def theta(self, value) -> None:
+        self._theta = self._theta_argument(value)
+
+    def _theta_argument(self, value):
+        """theta given by the caller, on the device: shape (n_parameters,), finite."""
+        if getattr(value, "shape", None) is None and not isinstance(value, (list, tuple)):
+            raise ValueError(f"theta must be an array of shape ({self.n_parameters},), got {type(value).__name__}")
         arr = self._to_device(value, "theta")
         if arr.ndim != 1 or arr.shape[0] != self.n_parameters:
             raise ValueError(f"theta must have shape ({self.n_parameters},), got {tuple(arr.shape)}")
-        self._theta = arr
+        values = validation.read_checks(validation.feature_checks(arr))
+        if not (math.isfinite(values["X min"]) and math.isfinite(values["X max"])):
+            raise ValueError("theta contains NaN or infinite values")
+        return arr
+
+    def __getstate__(self) -> dict:
+        """Picklable state: the backend by name and device, arrays through the host."""
+        state = dict(self.__dict__)
+        state.pop("_compiled", None)
+        state.pop("_dtype", None)
+        default_device = _backend.get_backend(self.backend.name).device
+        device = None if self.backend.device == default_device else self.backend.device
+        try:
+            pickle.dumps(device)
+        except Exception:
+            device = str(device)  # a device object that cannot be pickled travels by name
+        state["backend"] = (self.backend.name, device)
+        state["_theta"] = self.backend.to_numpy(self._theta)
+        if self.classes is not None and not isinstance(self.classes, (list, tuple, np.ndarray)):
+            state["classes"] = _backend.to_numpy(self.classes)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        name, device = state["backend"]
+        state = dict(state, backend=_backend.get_backend(name, device))
+        self.__dict__.update(state)
+        self._dtype = self.backend.dtype(self.dtype)
+        self._theta = self.backend.asarray(np.asarray(state["_theta"]), self._dtype)
 
     @property
     def weights(self) -> list:
         """Per-layer ``(W, b)``, W of shape (n_in, n_out): views of ``theta`` where the library has views."""
         return unpack(self.spec, self._theta)
 
+    @property
+    def is_trained(self) -> bool:
+        """True once :meth:`fit` has run on this network or it was loaded from a file."""
+        return bool(getattr(self, "_trained", False) or getattr(self, "history", None) is not None)
+
     def __repr__(self) -> str:
         return (
             f"MLP({list(self.layer_sizes)}, activation={self.activation!r}, output={self.output!r}, "
             f"loss={self.loss_name!r}, l2={self.l2}, backend={self.backend.name!r}, dtype={self.dtype!r})"
+            f" [{'trained' if self.is_trained else 'untrained'}]"
         )
+
+    def summary(self) -> "Summary":
+        """A table of the layers: shapes, activations, parameter counts, and whether it is trained.
+
+        Returns
+        -------
+        Summary
+            A ``str`` (print it, or let a notebook show it) with one row per layer of
+            weights: ``W`` of shape (n_in, n_out), the bias of shape (n_out,), the
+            activation and the layer's parameter count ``n_in * n_out + n_out``.
+        """
+        rows = [("layer", "W shape", "b shape", "activation", "parameters"),
+                ("input", "-", "-", "-", f"{self.n_inputs} features")]
+        for index, (n_in, n_out) in enumerate(zip(self.layer_sizes[:-1], self.layer_sizes[1:])):
+            last = index == len(self.layer_sizes) - 2
+            rows.append(("output" if last else f"hidden {index + 1}", f"({n_in}, {n_out})", f"({n_out},)",
+                         self.output if last else self.activation, str(n_in * n_out + n_out)))
+        rows.append(("total", "", "", "", str(self.n_parameters)))
+        widths = [max(len(row[c]) for row in rows) for c in range(5)]
+        table = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        history = getattr(self, "history", None)
+        state = "untrained (initial weights)" if not self.is_trained else (
+            f"trained ({history.optimizer}, {history.n_iter} iterations: {history.stop_reason})"
+            if history is not None else "trained (loaded from a file)")
+        notes = [f"MLP {'-'.join(map(str, self.layer_sizes))}, loss {self.loss_name}, l2={self.l2:g}, "
+                 f"{self.backend.name} ({self.backend.device}), {self.dtype}: {state}"]
+        if self.scaler is not None:
+            notes.append("inputs standardised by net.scaler inside predict, score and loss")
+        if self.classes is not None:
+            notes.append(f"classes: {list(np.asarray(self.classes).tolist())!r}")
+        if getattr(self, "feature_names_in_", None) is not None:
+            notes.append(f"features: {list(self.feature_names_in_)!r}")
+        return Summary("\n".join([notes[0], *table, *notes[1:]]))
 
     @property
     def objective(self):
@@ -240,12 +332,98 @@ class MLP:
         if y is None:
             return Xd, None
         Y = validation.prepare_targets(self.backend, y, Xd.shape[0], self.n_outputs, self.is_classifier,
-                                       self._dtype, self.expects)
+                                       self._dtype, self.expects, loss=self.loss_name)
         return Xd, Y
 
     # -- the math, bound to this network ------------------------------------------------------
+    def preprocess(self, X):
+        """The inputs as the network's math takes them: what the model carries, applied.
+
+        A pandas DataFrame becomes a NumPy array (its columns checked against
+        ``feature_names_in_``: never reordered), then ``net.scaler`` (when set)
+        standardises it.  :meth:`predict`, :meth:`predict_proba`, :meth:`score`,
+        :meth:`loss`, :meth:`loss_and_grad` and :meth:`fit` call it; :meth:`prepare`
+        does not (it takes inputs already preprocessed).
+
+        Parameters
+        ----------
+        X : array or pandas.DataFrame, shape (m, n_inputs)
+
+        Returns
+        -------
+        array, shape (m, n_inputs)
+            NumPy for host input, else an array of X's library.
+        """
+        X = validation.host_features(X, getattr(self, "feature_names_in_", None))
+        if getattr(self, "scaler", None) is None:
+            return X
+        if isinstance(X, (list, tuple)):
+            X = np.asarray(X)
+        message = validation.feature_shape_error(tuple(getattr(X, "shape", ())), self.n_inputs)
+        if message is not None:
+            raise ValueError(message)
+        return self.scaler.transform(X)
+
+    def encode_labels(self, y, *, fitting: bool = False):
+        """``y`` as the math takes it: pandas converted; non-numeric labels -> indices 0..K-1.
+
+        Numeric labels are class indices 0..K-1 already (as they always were) and pass
+        unchanged; labels that are not numbers (strings, objects, categories) are
+        encoded with ``net.classes`` (label ``classes[k]`` is output k).  Fitting on
+        such labels with ``net.classes`` unset learns them (sorted) first.
+
+        Parameters
+        ----------
+        y : array, pandas Series/DataFrame or sequence, shape (m,) or (m, n_outputs)
+        fitting : bool
+            True in :meth:`fit`: unset classes may be learnt from ``y``.
+
+        Returns
+        -------
+        array, shape (m,) or (m, n_outputs)
+        """
+        y = validation.host_targets(y)
+        if isinstance(y, (list, tuple)):
+            y = np.asarray(y)
+        if (not self.is_classifier or not isinstance(y, np.ndarray) or y.dtype.kind in "biuf"
+                or y.ndim != 1):
+            return y
+        encoder = LabelEncoder()
+        if self.classes is None:
+            if not fitting:
+                raise ValueError(f"y holds labels such as {y[0]!r} but this network has no classes to "
+                                 "encode them with (net.classes is None): fit it on such labels first")
+            encoder.fit(y)
+            count, k = encoder.classes_.shape[0], max(self.n_outputs, 2)
+            if count != k:
+                raise ValueError(
+                    f"y has {count} distinct labels {encoder.classes_.tolist()!r} but this network has {k} "
+                    f"classes ({self.n_outputs} outputs); build it for {count} classes, or set net.classes "
+                    f"to all {k} labels before fit")
+            self.classes = encoder.classes_
+        else:
+            encoder.classes_ = np.asarray(self.classes)
+        try:
+            return encoder.transform(y)
+        except ValueError as exc:
+            raise ValueError(f"y: {str(exc).removeprefix('transform: ')}") from None
+
+    def _decode(self, predicted):
+        """Class indices -> labels of ``net.classes`` (unchanged when there are none, or 0..K-1)."""
+        classes = None if self.classes is None else np.asarray(self.classes)
+        if classes is None or (classes.dtype.kind in "biu"
+                               and np.array_equal(classes, np.arange(classes.shape[0]))):
+            return predicted
+        if isinstance(predicted, np.ndarray) or classes.dtype.kind not in "biuf":
+            return classes[_backend.to_numpy(predicted)]
+        # Numeric classes stay in the array's library and on its device (lazy on Dask).
+        xp = array_namespace(predicted)
+        return xp.take(xp.asarray(classes, device=array_device(predicted)), predicted)
+
     def _prepare_weighted(self, X, y, sample_weight):
-        """(X, Y, weight or None) on the device."""
+        """(X, Y, weight or None) on the device, the model's preprocessing applied to X and y."""
+        X, y = self.preprocess(X), self.encode_labels(y)
+        sample_weight = validation.host_targets(sample_weight)
         if sample_weight is None:
             return (*self.prepare(X, y), None)
         Xd, Y = self.prepare(X, y)
@@ -271,26 +449,68 @@ class MLP:
         grad : backend array, shape (n_parameters,), same layout as ``theta``
         """
         Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
-        t = self._theta if theta is None else self._to_device(theta, "theta")
+        t = self._theta if theta is None else self._theta_argument(theta)
         value, grad = loss_and_grad(self.spec, t, Xd, Y, w)
         return float(value), grad
+
+    def hessian_vector_product(self, X, y, v, theta=None, sample_weight=None):
+        """The exact Hessian of the loss (L2 penalty included) times ``v``, by the R-operator.
+
+        Parameters
+        ----------
+        X, y, theta, sample_weight
+            As :meth:`loss_and_grad`.
+        v : array, shape (n_parameters,)
+            A direction in theta's layout (NumPy or the backend's arrays).
+
+        Returns
+        -------
+        backend array, shape (n_parameters,)
+            H v (:func:`bpnet_xp.curvature.hessian_vector_product`).
+        """
+        Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
+        t = self._theta if theta is None else self._to_device(theta, "theta")
+        return curvature.hessian_vector_product(self.spec, t, Xd, Y, self._to_device(v, "v"), w)
+
+    def gauss_newton_vector_product(self, X, y, v, theta=None, sample_weight=None):
+        """The Gauss-Newton matrix (Schraudolph 2002; positive semi-definite) times ``v``.
+
+        As :meth:`hessian_vector_product`, with G = J_z^T H_L J_z (+ the penalty's Hessian) for H.
+        """
+        Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
+        t = self._theta if theta is None else self._to_device(theta, "theta")
+        return curvature.gauss_newton_vector_product(self.spec, t, Xd, Y, self._to_device(v, "v"), w)
 
     def loss(self, X, y, theta=None, sample_weight=None) -> float:
         """Mean loss over the samples plus the L2 penalty, as a Python float.
 
         With ``sample_weight`` (shape (m,)), the weighted mean and the penalty divided
         by the total weight, as in :meth:`loss_and_grad`.
+
+        Parameters
+        ----------
+        X : array or pandas.DataFrame, shape (m, n_inputs)
+            Raw inputs: ``net.scaler`` (when set) standardises them here.
+        y : array or pandas Series/DataFrame, shape (m,) or (m, n_outputs)
+            Class indices, labels of ``net.classes`` (strings), or targets.
+        theta : array, shape (n_parameters,), optional
+        sample_weight : array, shape (m,), optional
+
+        Returns
+        -------
+        float
         """
         if _backend.is_dask_array(X) and sample_weight is None:
-            t = self._theta if theta is None else self._to_device(theta, "theta")
-            return dask.DaskObjective(self.spec, X, y).loss_and_score(t)[0]
+            t = self._theta if theta is None else self._theta_argument(theta)
+            return dask.DaskObjective(self.spec, self.preprocess(X), y).loss_and_score(t)[0]
         Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
-        t = self._theta if theta is None else self._to_device(theta, "theta")
+        t = self._theta if theta is None else self._theta_argument(theta)
         return float(loss_value(self.spec, t, Xd, Y, w))
 
     def forward(self, X):
-        """Output activations for X, as an array of the backend, shape (m, n_outputs)."""
-        Xd, _ = self.prepare(X)
+        """Output activations for X (preprocessed by :meth:`preprocess`), as an array of the
+        backend, shape (m, n_outputs)."""
+        Xd, _ = self.prepare(self.preprocess(X))
         return forward(self.spec, self._theta, Xd)[1]
 
     def _return_like(self, X, result):
@@ -300,14 +520,23 @@ class MLP:
         return result
 
     def predict_proba(self, X):
-        """Output activations (class probabilities for classifiers), shape (m, n_outputs).
+        """Output activations (class probabilities for classifiers).
 
-        Returns NumPy for NumPy input, an array of the backend for backend input, and a
-        lazy Dask array for Dask input.
+        Parameters
+        ----------
+        X : array or pandas.DataFrame, shape (m, n_inputs)
+            Raw inputs: ``net.scaler`` (when set) standardises them here.
+
+        Returns
+        -------
+        array, shape (m, n_outputs)
+            Column k is output k (class ``net.classes[k]``).  NumPy for NumPy or pandas
+            input, an array of the backend for backend input, a lazy Dask array for Dask
+            input.
         """
         if _backend.is_dask_array(X):
-            return dask.predict_dask(self, X, "proba")
-        return self._return_like(X, self.forward(X))
+            return dask.predict_dask(self, self.preprocess(X), "proba")
+        return self._return_like(validation.host_features(X), self.forward(X))
 
     def _predict_device(self, X):
         A = self.forward(X)
@@ -315,31 +544,56 @@ class MLP:
             return metrics.decide(A)
         return A[:, 0] if self.n_outputs == 1 else A
 
-    def predict(self, X):
+    def predict(self, X, *, encoded: bool = False):
         """Class labels (classifiers: argmax, or p >= 0.5 for one sigmoid output) or outputs.
+
+        Parameters
+        ----------
+        X : array or pandas.DataFrame, shape (m, n_inputs)
+            Raw inputs: ``net.scaler`` (when set) standardises them here.
+        encoded : bool
+            Classifiers: return the class indices 0..K-1 instead of ``net.classes`` labels.
 
         Returns
         -------
         array, shape (m,) — or (m, n_outputs) for multi-output regression.
-            NumPy for NumPy input, an array of the backend for backend input, a lazy
-            Dask array for Dask input.
+            Labels of ``net.classes`` when it is set (NumPy for string classes),
+            else class indices.  NumPy for NumPy or pandas input, an array of the
+            backend for backend input, a lazy Dask array for Dask input.
         """
         if _backend.is_dask_array(X):
-            return dask.predict_dask(self, X, "predict")
-        return self._return_like(X, self._predict_device(X))
+            predicted = dask.predict_dask(self, self.preprocess(X), "predict")
+        else:
+            predicted = self._return_like(validation.host_features(X), self._predict_device(X))
+        return predicted if encoded or not self.is_classifier else self._decode(predicted)
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy for classifiers, coefficient of determination R^2 for regression.
+
+        ``X`` (shape (m, n_inputs), array or DataFrame) is standardised by ``net.scaler``
+        when set; ``y`` (shape (m,) or (m, n_outputs)) holds class indices, labels of
+        ``net.classes`` (strings), or targets.
 
         R^2 of several outputs is their uniform average, as in scikit-learn.  With
         ``sample_weight`` (shape (m,)) both are weighted as scikit-learn's
         ``accuracy_score`` / ``r2_score`` weight them: sum_i w_i [hit_i] / sum_i w_i, and
         R^2 = 1 - sum_i w_i (y_i - h_i)**2 / sum_i w_i (y_i - ybar_w)**2 with the
         weighted mean ybar_w.
+
+        Parameters
+        ----------
+        X : array or pandas.DataFrame, shape (m, n_inputs)
+        y : array or pandas Series/DataFrame, shape (m,) or (m, n_outputs)
+        sample_weight : array, shape (m,), optional
+
+        Returns
+        -------
+        float
+            Accuracy in [0, 1], or R^2 (at most 1).
         """
         if _backend.is_dask_array(X) and sample_weight is None:
             # Chunk-wise sums and one reduction; X is never gathered on the client.
-            return dask.DaskObjective(self.spec, X, y).loss_and_score(self._theta)[1]
+            return dask.DaskObjective(self.spec, self.preprocess(X), y).loss_and_score(self._theta)[1]
         Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
         return float(metrics.network_score(self.spec, self._theta, Xd, Y, w))
 
@@ -347,11 +601,35 @@ class MLP:
     def fit(self, X, y, optimizer: str = "adam", **options):
         """Train the network; see :func:`bpnet_xp.training.fit` for the options.
 
+        Parameters
+        ----------
+        X : array or pandas.DataFrame, shape (m, n_inputs)
+            A DataFrame's column names are kept (``feature_names_in_``); ``net.scaler``,
+            when set, standardises the inputs (it is not refitted).
+        y : array or pandas Series/DataFrame, shape (m,) or (m, n_outputs)
+            Class indices 0..K-1, labels that are not numbers (strings: learnt into
+            ``net.classes`` when it is unset), targets in [0, 1] or regression targets.
+        optimizer : str
+            One of ``bpnet_xp.config.OPTIMIZERS``.
+        **options
+            ``validation_data`` is preprocessed as ``X``, ``y``.
+
         Returns
         -------
         History
         """
-        return training.fit(self, X, y, optimizer=optimizer, **options)
+        names = validation.feature_names(X)
+        self.feature_names_in_ = names
+        X, y = self.preprocess(X), self.encode_labels(y, fitting=True)
+        if options.get("sample_weight") is not None:
+            options["sample_weight"] = validation.host_targets(options["sample_weight"])
+        if isinstance(options.get("validation_data"), (tuple, list)) and len(options["validation_data"]) in (2, 3):
+            X_val, y_val, *rest = options["validation_data"]
+            options["validation_data"] = (self.preprocess(X_val), self.encode_labels(y_val),
+                                          *(validation.host_targets(w) for w in rest))
+        history = training.fit(self, X, y, optimizer=optimizer, **options)
+        self._trained = True
+        return history
 
     def save(self, path, *, metadata: dict | None = None) -> None:
         """Save to ``path`` (.npz arrays + JSON metadata), atomically; see :func:`bpnet_xp.io.save`."""
@@ -422,4 +700,12 @@ def load(path, backend: Any = "auto", device: Any = None, dtype: str | None = No
         raise ValueError(f"{name!r} describes a network that cannot be built: {exc}") from None
     net.theta = saved.theta
     net.scaler, net.classes = saved.scaler, saved.classes
+    net._trained = True
     return net
+
+
+class Summary(str):
+    """The text of :meth:`MLP.summary`: a ``str`` that a notebook or the prompt shows as a table."""
+
+    def __repr__(self) -> str:
+        return str(self)

@@ -293,3 +293,94 @@ def loss_value(spec: NetworkSpec, theta, X, Y, weight=None):
     if spec.l2 == 0:
         return value
     return value + penalty_and_grad(spec, theta, m)[0]
+
+
+# ---------------------------------------------------------------------------------------
+# The step plan: what a training loop resolves once per fit instead of once per step.
+
+
+class _Layout(NamedTuple):
+    """Where each layer's (W, b) lives in theta, as plain Python ints."""
+
+    shapes: tuple  # ((n_in, n_out), ...)
+    offsets: tuple  # ((start of W, start of b, end of b), ...)
+
+
+def batch_plan(spec: NetworkSpec, theta, m_total):
+    """The mini-batch loss and gradient with everything but the math resolved once.
+
+    :func:`bpnet_xp.sources.batch_loss_and_grad` with the gradient written into one
+    buffer, on the libraries that write in place (NumPy, CuPy, PyTorch): the namespace,
+    the native library, the (dW, db) views of the buffer, the kernels of the spec and the
+    penalty's scale are looked up here, once, so that a step of a small network (batch 1,
+    64-25-10) is the arithmetic and little else.  The same operations in the same order
+    as the generic path, so the same bits (tests/test_speed_paths.py compares them).
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+    theta : array, shape (n_parameters,)
+        Any parameter vector of the fit (its library, dtype and device are used).
+    m_total : int or float
+        Rows of the training set, or its total weight: the penalty's divisor.
+
+    Returns
+    -------
+    callable or None
+        ``run(theta, Xb, Yb, wb=None) -> (loss, grad)``, ``grad`` the plan's buffer of
+        shape (n_parameters,) (overwritten by the next call); None where the library
+        cannot write into arrays (JAX, Dask, array-api-strict), which keep the generic
+        (compiled) path.
+    """
+    lib = _backend.inplace_namespace(theta)
+    if lib is None:
+        return None
+    xp = array_namespace(theta)
+    layout = _Layout(spec.shapes, spec.offsets)
+    buffer = lib.empty_like(theta)
+    targets = unpack(spec, buffer)  # (dW, db) views, fixed for the whole fit
+    penalty_scale = None if spec.l2 == 0 else spec.l2 / m_total
+    loss, output, activation = spec.loss, spec.output, spec.activation
+    derivative = activation.derivative
+    last = len(targets) - 1
+    total_of = _backend.native_sum(lib)
+
+    def run(theta, X, Y, weight=None):
+        layers = [(lib.reshape(theta[w0:b0], shape), theta[b0:b1])
+                  for ((shape, _), (w0, b0, b1)) in zip(layout.shapes, layout.offsets)]
+        Z, A, inputs = _forward(spec, layers, X, keep=True)
+        w = None if weight is None else xp.reshape(weight, (-1, 1))
+        loss_sum = loss.value(Z, A, Y) if w is None else loss.value(Z, A, Y, w)
+        D = output_delta(loss, output, A, Y)
+        if w is None:
+            mb = X.shape[0]
+        else:
+            D = D * w
+            mb = _backend_weight_sum(xp, weight)
+        scale = 1 / mb
+        D = D * scale
+        loss_sum = loss_sum * scale
+        for layer in range(last, -1, -1):
+            W = layers[layer][0]
+            A_in = inputs[layer]
+            dW, db = targets[layer]
+            lib.matmul(A_in.T, D, out=dW)
+            total_of(D, axis=0, out=db)
+            if layer > 0:
+                D = D @ W.T
+                D *= derivative(A_in)
+        if penalty_scale is None:
+            return loss_sum, buffer
+        total = 0.0
+        for (W, _), (dW, _) in zip(layers, targets):
+            total = total + total_of(W * W, axis=None)
+            dW += penalty_scale * W  # the penalty's gradient; the biases' entries get + 0
+        return loss_sum + 0.5 * penalty_scale * total, buffer
+
+    return run
+
+
+def _backend_weight_sum(xp, weight):
+    """sum(w), replaced by 1 where it is 0 (as :func:`bpnet_xp.sources.batch_loss_and_grad`)."""
+    total = xp.sum(weight)
+    return xp.where(total > 0, total, xp.ones_like(total))

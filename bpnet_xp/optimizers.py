@@ -35,6 +35,7 @@ __all__ = [
     "AdamState",
     "apply_updates",
     "fused_step",
+    "update_with",
     "gd",
     "sgd",
     "adam",
@@ -59,11 +60,21 @@ class Optimizer(NamedTuple):
         ``rule(ops, grad, state) -> (updates, state)``: the arithmetic of ``update``
         written against the operations ``ops`` (``update`` is the rule with operations
         that allocate; :func:`fused_step` the rule with operations that write in place).
+    coefficients : callable
+        ``coefficients(count) -> tuple of floats``: the host scalars of the update
+        after ``count`` updates (learning rate, bias corrections).
+    kernel : callable
+        ``kernel(ops, grad, state, coefficients) -> (updates, state)``: the rule with its
+        scalars given (``rule(ops, grad, state)`` is ``kernel(ops, grad, state,
+        coefficients(state.count))``), so a compiled step can take them as arguments
+        instead of being traced again for every step count.
     """
 
     init: Callable
     update: Callable
     rule: Callable
+    coefficients: Callable | None = None
+    kernel: Callable | None = None
 
 
 class SGDState(NamedTuple):
@@ -162,11 +173,20 @@ class _InPlace:
         return self.lib.sqrt(x, out=into)
 
 
-def _make(init: Callable, rule: Callable) -> Optimizer:
+def _make(init: Callable, coefficients: Callable, kernel: Callable) -> Optimizer:
+    def rule(ops, grad, state):
+        return kernel(ops, grad, state, coefficients(state.count))
+
     def update(grad, state, theta=None):
         return rule(_NEW_ARRAYS, grad, state)
 
-    return Optimizer(init, update, rule)
+    return Optimizer(init, update, rule, coefficients, kernel)
+
+
+def update_with(kernel: Callable, grad, state, scalars):
+    """``kernel`` with operations that allocate: :attr:`Optimizer.update` with the
+    coefficients given (a compiled step passes them as arguments)."""
+    return kernel(_NEW_ARRAYS, grad, state, scalars)
 
 
 def fused_step(optimizer: Optimizer) -> Callable:
@@ -191,16 +211,19 @@ def fused_step(optimizer: Optimizer) -> Callable:
         ``step(grad, state, theta) -> (theta, state)``, arrays of shape (n,).
     """
     last = [None]  # the state returned last: its buffers are this step's own
-    in_place = {}  # library -> its operations (with the scratch vector they keep)
+    in_place = {}  # array type -> its operations (with the scratch vector they keep), False: none
 
     def step(grad, state, theta):
-        lib = inplace_namespace(theta)
-        if lib is None:
+        # The library is looked up once per array type (a step of a small network is a
+        # few microseconds of arithmetic; the lookup would be a tenth of it).
+        kind = type(theta)
+        ops = in_place.get(kind)
+        if ops is None:
+            lib = inplace_namespace(theta)
+            ops = in_place[kind] = False if lib is None else _InPlace(lib)
+        if ops is False:
             updates, state = optimizer.update(grad, state, theta)
             return apply_updates(theta, updates), state
-        ops = in_place.get(lib)
-        if ops is None:
-            ops = in_place[lib] = _InPlace(lib)
         ops.state_is_own, ops.fresh_arrays = state is last[0], []
         updates, state = optimizer.rule(ops, grad, state)
         # updates + theta (the same bits as theta + updates), into updates when it is
@@ -252,19 +275,10 @@ def sgd(learning_rate: Any = 0.01, momentum: float = 0.0, nesterov: bool = False
     def init(theta) -> SGDState:
         return SGDState(0, None if momentum == 0 else array_namespace(theta).zeros_like(theta))
 
-    def rule(ops, grad, state: SGDState):
-        step = ops.multiply(grad, -schedule(state.count), into=ops.scratch(grad))  # -lr g
-        if momentum == 0:
-            return step, SGDState(state.count + 1, None)
-        velocity = ops.state_buffer(state.velocity)
-        velocity = ops.add(ops.multiply(state.velocity, momentum, into=velocity), step, into=velocity)
-        if not nesterov:
-            return velocity, SGDState(state.count + 1, velocity)
-        look_ahead = ops.fresh(grad)
-        updates = ops.add(ops.multiply(velocity, momentum, into=look_ahead), step, into=look_ahead)
-        return updates, SGDState(state.count + 1, velocity)
+    def coefficients(count: int) -> tuple:
+        return (-schedule(count),)
 
-    return _make(init, rule)
+    return _make(init, coefficients, _SGDKernel(momentum, nesterov))
 
 
 def gd(learning_rate: Any = 0.01) -> Optimizer:
@@ -315,20 +329,52 @@ def adam(learning_rate: Any = 1e-3, beta1: float = 0.9, beta2: float = 0.999, ep
         xp = array_namespace(theta)
         return AdamState(0, xp.zeros_like(theta), xp.zeros_like(theta))
 
-    def rule(ops, grad, state: AdamState):
-        t = state.count + 1
+    def coefficients(count: int) -> tuple:
+        t = count + 1
         root = math.sqrt(1 - beta2**t)
-        alpha, eps_hat = schedule(state.count) * root / (1 - beta1**t), epsilon * root
+        return -(schedule(count) * root / (1 - beta1**t)), epsilon * root
+
+    return _make(init, coefficients, _AdamKernel(beta1, beta2))
+
+
+# The kernels are NamedTuples of their hyperparameters: equal hyperparameters give equal
+# (hashable) kernels, so a compiled step (jax.jit, the kernel a static argument) traced in
+# one fit serves the next one instead of being compiled again.
+
+
+class _SGDKernel(NamedTuple):
+    momentum: float
+    nesterov: bool
+
+    def __call__(self, ops, grad, state: SGDState, scalars):
+        momentum = self.momentum
+        step = ops.multiply(grad, scalars[0], into=ops.scratch(grad))  # -lr g
+        if momentum == 0:
+            return step, SGDState(state.count + 1, None)
+        velocity = ops.state_buffer(state.velocity)
+        velocity = ops.add(ops.multiply(state.velocity, momentum, into=velocity), step, into=velocity)
+        if not self.nesterov:
+            return velocity, SGDState(state.count + 1, velocity)
+        look_ahead = ops.fresh(grad)
+        updates = ops.add(ops.multiply(velocity, momentum, into=look_ahead), step, into=look_ahead)
+        return updates, SGDState(state.count + 1, velocity)
+
+
+class _AdamKernel(NamedTuple):
+    beta1: float
+    beta2: float
+
+    def __call__(self, ops, grad, state: AdamState, scalars):
+        beta1, beta2 = self.beta1, self.beta2
+        negative_alpha, eps_hat = scalars
         mu, nu, tmp = ops.state_buffer(state.mu), ops.state_buffer(state.nu), ops.scratch(grad)
         mu = ops.add(ops.multiply(state.mu, beta1, into=mu), ops.multiply(grad, 1 - beta1, into=tmp), into=mu)
         square = ops.multiply(ops.multiply(grad, grad, into=tmp), 1 - beta2, into=tmp)
         nu = ops.add(ops.multiply(state.nu, beta2, into=nu), square, into=nu)
         denominator = ops.add(ops.sqrt(nu, into=tmp), eps_hat, into=tmp)
         updates = ops.fresh(grad)
-        updates = ops.divide(ops.multiply(mu, -alpha, into=updates), denominator, into=updates)
-        return updates, AdamState(t, mu, nu)
-
-    return _make(init, rule)
+        updates = ops.divide(ops.multiply(mu, negative_alpha, into=updates), denominator, into=updates)
+        return updates, AdamState(state.count + 1, mu, nu)
 
 
 def _positive(name: str, value: Any) -> float:

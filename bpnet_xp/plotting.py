@@ -1,7 +1,9 @@
-"""Pictures of a network and its training, written as PNG files.
+"""Pictures of a network and its training: inline in a notebook, or written as PNG files.
 
-Four pictures, each written atomically (temporary file + rename) by a function
-that returns the path it wrote:
+Four pictures.  Each function draws into ``ax`` (a matplotlib Axes, e.g. from
+``pyplot.subplots()``) when given one, else into a new Figure; it returns the Figure
+(which a notebook shows inline), or, when given a ``path``, writes the PNG there
+atomically (temporary file + rename) and returns the path:
 
 * :func:`plot_loss` — the training loss per epoch/iteration, with the validation
   loss when there is one;
@@ -14,15 +16,22 @@ that returns the path it wrote:
 
 :func:`plot_all` writes whichever of the four apply to a trained network.
 
+Images (the digit grid, hidden weights drawn as images) are drawn only for image
+data: an explicit ``image_shape``, or the bundled digits (8 x 8), recognised by
+their rows; never for a feature count that merely happens to be a square.
+
 matplotlib is an optional dependency (``pip install 'bpnet_xp[plot]'``).  It is
 imported only when a picture is drawn, and only through its object-oriented API
 (:class:`matplotlib.figure.Figure` rendered by the Agg canvas): this module never
 touches ``pyplot``, never changes the user's matplotlib backend and never opens
-a window.
+a window.  The Figures it creates render themselves as PNG for IPython
+(``_repr_png_``), so they show inline without ``pyplot``.
 """
 
 from __future__ import annotations
 
+import functools
+import io as _bytes_io
 import math
 import os
 from pathlib import Path
@@ -37,6 +46,7 @@ from .metrics import confusion_counts
 __all__ = [
     "confusion_matrix",
     "image_shape",
+    "bundled_image_shape",
     "plot_loss",
     "plot_digits",
     "plot_hidden_weights",
@@ -47,18 +57,59 @@ __all__ = [
 _DPI = 100
 
 
-def _figure(width: float, height: float):
-    """A matplotlib Figure (no pyplot, no GUI), or ImportError saying how to install it."""
+def _figure_class():
+    """matplotlib's Figure with ``_repr_png_``, so IPython shows it inline without pyplot."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
         raise ImportError(
             "plotting needs matplotlib, which is not installed; install it with: pip install 'bpnet_xp[plot]'"
         ) from None
-    return Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
+    return _inline_figure_class(Figure)
 
 
-def _save(fig, path) -> Path:
+@functools.lru_cache(maxsize=2)
+def _inline_figure_class(Figure):
+    """One subclass per Figure class (so the import above is still tried on every call)."""
+
+    class InlineFigure(Figure):
+        """A Figure that renders itself as PNG for a notebook."""
+
+        def _repr_png_(self):
+            buffer = _bytes_io.BytesIO()
+            self.savefig(buffer, format="png", dpi=_DPI)
+            return buffer.getvalue()
+
+    return InlineFigure
+
+
+def _figure(width: float, height: float, ax=None):
+    """``(figure, axes)``: ``ax`` and its Figure when given, else a new Figure and one Axes."""
+    if ax is not None:
+        return ax.figure, ax
+    fig = _figure_class()(figsize=(width, height), dpi=_DPI, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _grid(width: float, height: float, rows: int, columns: int, ax=None):
+    """``(figure, axes of shape (rows, columns))``: in the place of ``ax`` when given, else a new Figure."""
+    if ax is None:
+        fig = _figure_class()(figsize=(width, height), dpi=_DPI, layout="constrained")
+        return fig, fig.subplots(rows, columns, squeeze=False)
+    fig, spec = ax.figure, ax.get_subplotspec()
+    ax.remove()
+    inner = spec.subgridspec(rows, columns)
+    axes = np.empty((rows, columns), dtype=object)
+    for i in range(rows):
+        for j in range(columns):
+            axes[i, j] = fig.add_subplot(inner[i, j])
+    return fig, axes
+
+
+def _finish(fig, path):
+    """The Figure itself (no path), or the PNG written atomically at ``path`` and its Path."""
+    if path is None:
+        return fig
     target = Path(os.fspath(path))
     with atomic_write(target, "wb") as handle:
         # The temporary file has no .png suffix, so name the format.
@@ -76,20 +127,50 @@ def _host(array: Any) -> np.ndarray:
 
 
 def image_shape(n_features: int) -> tuple[int, int] | None:
-    """``(side, side)`` when ``n_features`` is a perfect square (an image), else None."""
+    """``(side, side)`` when ``n_features`` is a perfect square, else None.
+
+    Only arithmetic: a square feature count does not make the data images, so the
+    pictures never use this to decide (see :func:`bundled_image_shape`).
+    """
     side = math.isqrt(int(n_features))
     return (side, side) if side > 1 and side * side == n_features else None
 
 
-_square_shape = image_shape  # reachable from functions whose parameter is called image_shape
+@functools.lru_cache(maxsize=1)
+def _bundled_digit_rows() -> frozenset:
+    from .datasets import load_digits
+
+    X, _ = load_digits()
+    return frozenset(row.tobytes() for row in np.asarray(X, dtype=np.float64))
 
 
-def _resolve_shape(n_features: int, shape) -> tuple[int, int]:
+def bundled_image_shape(images) -> tuple[int, int] | None:
+    """``(8, 8)`` when every row of ``images`` is an image of the bundled digits, else None.
+
+    Parameters
+    ----------
+    images : array, shape (m, n_features)
+        Raw (unscaled) input rows.
+
+    Returns
+    -------
+    tuple of int or None
+    """
+    X = _host(images)
+    if X.ndim != 2 or X.shape[1] != 64 or X.shape[0] == 0 or X.dtype.kind not in "biuf":
+        return None
+    known = _bundled_digit_rows()
+    rows = np.asarray(X, dtype=np.float64)
+    return (8, 8) if all(row.tobytes() in known for row in rows) else None
+
+
+def _resolve_shape(n_features: int, shape, images=None) -> tuple[int, int]:
     if shape is None:
-        shape = _square_shape(n_features)
+        shape = None if images is None else bundled_image_shape(images)
         if shape is None:
             raise ValueError(
-                f"{n_features} input features are not a square image; pass image_shape=(rows, columns)"
+                f"are these {n_features} input features images? pass image_shape=(rows, columns) "
+                "(only the bundled digits are recognised as images without it)"
             )
     shape = tuple(int(s) for s in shape)
     if len(shape) != 2 or shape[0] * shape[1] != n_features:
@@ -122,16 +203,18 @@ def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray
 # The pictures.
 
 
-def plot_loss(history, path, *, title: str | None = None, validation_label: str = "validation",
-              log_scale: bool | None = None) -> Path:
+def plot_loss(history, path=None, *, ax=None, title: str | None = None, validation_label: str = "validation",
+              log_scale: bool | None = None):
     """The training (and validation) loss per epoch or iteration.
 
     Parameters
     ----------
     history : History or dict
         With ``loss`` (list of float), optionally ``val_loss`` and ``optimizer``.
-    path : str or os.PathLike
-        The PNG to write.
+    path : str or os.PathLike, optional
+        The PNG to write; without it the Figure is returned (shown inline in a notebook).
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes (its Figure is returned) instead of a new Figure.
     title : str, optional
     validation_label : str
         Legend entry of the validation curve.
@@ -140,7 +223,7 @@ def plot_loss(history, path, *, title: str | None = None, validation_label: str 
 
     Returns
     -------
-    pathlib.Path
+    matplotlib.figure.Figure, or pathlib.Path when ``path`` is given
     """
     get = history.get if isinstance(history, dict) else (lambda key, default=None: getattr(history, key, default))
     loss = np.asarray(get("loss", []) or [], dtype=np.float64)
@@ -154,8 +237,7 @@ def plot_loss(history, path, *, title: str | None = None, validation_label: str 
     if log_scale is None:
         log_scale = bool(finite.size and finite.min() > 0 and finite.max() / finite.min() > 20)
 
-    fig = _figure(6.4, 4.0)
-    ax = fig.add_subplot()
+    fig, ax = _figure(6.4, 4.0, ax)
     steps = np.arange(1, loss.size + 1)
     ax.plot(steps, loss, color="tab:blue", lw=2, label=f"training (final {loss[-1]:.4g})")
     if val.size:
@@ -169,18 +251,21 @@ def plot_loss(history, path, *, title: str | None = None, validation_label: str 
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(frameon=False)
     ax.set_title(title or (f"Training loss ({optimizer})" if optimizer else "Training loss"))
-    return _save(fig, path)
+    return _finish(fig, path)
 
 
-def plot_digits(images, path, *, labels=None, predictions=None, classes=None, image_shape=None,
-                n: int = 40, columns: int = 10, title: str | None = None) -> Path:
+def plot_digits(images, path=None, *, ax=None, labels=None, predictions=None, classes=None, image_shape=None,
+                n: int = 40, columns: int = 10, title: str | None = None):
     """A grid of sample images, titled with their labels (and predictions).
 
     Parameters
     ----------
     images : array, shape (m, n_features)
         Raw pixel rows (e.g. the digits' 0..16 grey levels), row-major images.
-    path : str or os.PathLike
+    path : str or os.PathLike, optional
+        The PNG to write; without it the Figure is returned.
+    ax : matplotlib.axes.Axes, optional
+        The grid takes this Axes' place in its Figure.
     labels : array, shape (m,), optional
         True labels (class indices when ``classes`` is given, else shown as they are).
     predictions : array, shape (m,), optional
@@ -189,7 +274,7 @@ def plot_digits(images, path, *, labels=None, predictions=None, classes=None, im
     classes : sequence, optional
         Label values that class indices stand for.
     image_shape : (rows, columns), optional
-        Default: square images.
+        Required unless the images are the bundled digits (8 x 8).
     n : int
         How many of the first rows to draw.
     columns : int
@@ -197,12 +282,12 @@ def plot_digits(images, path, *, labels=None, predictions=None, classes=None, im
 
     Returns
     -------
-    pathlib.Path
+    matplotlib.figure.Figure, or pathlib.Path when ``path`` is given
     """
     X = _host(images).astype(np.float64)
     if X.ndim != 2 or X.shape[0] == 0:
         raise ValueError(f"images must be a non-empty 2-D array (m, n_features), got shape {X.shape}")
-    shape = _resolve_shape(X.shape[1], image_shape)
+    shape = _resolve_shape(X.shape[1], image_shape, X)
     count = min(int(n), X.shape[0])
     columns = max(1, min(int(columns), count))
     rows = -(-count // columns)
@@ -215,8 +300,7 @@ def plot_digits(images, path, *, labels=None, predictions=None, classes=None, im
     truth = None if labels is None else _host(labels).reshape(-1)
     guess = None if predictions is None else _host(predictions).reshape(-1)
     lo, hi = float(X.min()), float(X.max())
-    fig = _figure(0.85 * columns + 0.2, 0.95 * rows + (0.45 if title else 0.2))
-    axes = fig.subplots(rows, columns, squeeze=False)
+    fig, axes = _grid(0.85 * columns + 0.2, 0.95 * rows + (0.45 if title else 0.2), rows, columns, ax)
     for index, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if index >= count:
@@ -230,10 +314,11 @@ def plot_digits(images, path, *, labels=None, predictions=None, classes=None, im
             ax.set_title(show((truth if truth is not None else guess)[index]), fontsize=10)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return _finish(fig, path)
 
 
-def plot_hidden_weights(net, path, *, image_shape=None, max_units: int = 100, title: str | None = None) -> Path:
+def plot_hidden_weights(net, path=None, *, ax=None, image_shape=None, max_units: int = 100,
+                        title: str | None = None):
     """The first hidden layer's weights, one image per hidden unit.
 
     Hidden unit j computes ``g(x . W1[:, j] + b1[j])``: its incoming weights
@@ -246,16 +331,19 @@ def plot_hidden_weights(net, path, *, image_shape=None, max_units: int = 100, ti
     ----------
     net : MLP
         With at least one hidden layer and image inputs.
-    path : str or os.PathLike
-    image_shape : (rows, columns), optional
-        Default: square images.
+    path : str or os.PathLike, optional
+        The PNG to write; without it the Figure is returned.
+    ax : matplotlib.axes.Axes, optional
+        The grid takes this Axes' place in its Figure.
+    image_shape : (rows, columns)
+        The inputs' image shape (``(8, 8)`` for the bundled digits); required.
     max_units : int
         Draw at most this many hidden units.
     title : str, optional
 
     Returns
     -------
-    pathlib.Path
+    matplotlib.figure.Figure, or pathlib.Path when ``path`` is given
     """
     if len(net.layer_sizes) < 3:
         raise ValueError("the network has no hidden layer, so there are no hidden-unit weights to draw")
@@ -264,8 +352,7 @@ def plot_hidden_weights(net, path, *, image_shape=None, max_units: int = 100, ti
     units = min(W.shape[1], int(max_units))
     columns = math.ceil(math.sqrt(units))
     rows = -(-units // columns)
-    fig = _figure(1.1 * columns + 0.3, 1.1 * rows + 0.6)
-    axes = fig.subplots(rows, columns, squeeze=False)
+    fig, axes = _grid(1.1 * columns + 0.3, 1.1 * rows + 0.6, rows, columns, ax)
     for j, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if j >= units:
@@ -276,10 +363,10 @@ def plot_hidden_weights(net, path, *, image_shape=None, max_units: int = 100, ti
         ax.set_title(f"unit {j + 1}", fontsize=8)
     sizes = "-".join(str(s) for s in net.layer_sizes)
     fig.suptitle(title or f"First-layer weights of the {sizes} network (red +, blue -)")
-    return _save(fig, path)
+    return _finish(fig, path)
 
 
-def plot_confusion_matrix(matrix, path, *, labels: Sequence | None = None, title: str | None = None) -> Path:
+def plot_confusion_matrix(matrix, path=None, *, ax=None, labels: Sequence | None = None, title: str | None = None):
     """A confusion matrix as a heat map with the counts written in the cells.
 
     Parameters
@@ -287,14 +374,17 @@ def plot_confusion_matrix(matrix, path, *, labels: Sequence | None = None, title
     matrix : array, shape (K, K)
         ``matrix[i, j]``: samples of true class i predicted as class j (see
         :func:`confusion_matrix`).
-    path : str or os.PathLike
+    path : str or os.PathLike, optional
+        The PNG to write; without it the Figure is returned.
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes instead of a new Figure.
     labels : sequence of K labels, optional
     title : str, optional
         Default: "Confusion matrix (accuracy ...)".
 
     Returns
     -------
-    pathlib.Path
+    matplotlib.figure.Figure, or pathlib.Path when ``path`` is given
     """
     C = _host(matrix)
     if C.ndim != 2 or C.shape[0] != C.shape[1] or C.shape[0] == 0:
@@ -306,8 +396,7 @@ def plot_confusion_matrix(matrix, path, *, labels: Sequence | None = None, title
     total = C.sum()
     accuracy = np.trace(C) / total if total else float("nan")
     size = min(10.0, max(3.5, 0.55 * k + 1.8))
-    fig = _figure(size, size)
-    ax = fig.add_subplot()
+    fig, ax = _figure(size, size, ax)
     # Correct predictions (the diagonal) in blue, mistakes in red, each on its own scale:
     # on one shared scale a handful of mistakes next to hundreds of hits would be invisible.
     diagonal = np.eye(k, dtype=bool)
@@ -331,7 +420,7 @@ def plot_confusion_matrix(matrix, path, *, labels: Sequence | None = None, title
     ax.set_ylabel("true class")
     ax.set_title(title or f"Confusion matrix: accuracy {100 * accuracy:.2f} % of {int(total)} samples\n"
                           "(blue: correct, red: mistakes)")
-    return _save(fig, path)
+    return _finish(fig, path)
 
 
 _GRID = 40  # images in the plot_all digit grid: 4 rows of 10
@@ -356,8 +445,8 @@ def plot_all(directory, net, *, history=None, images=None, labels=None, predicti
     """Write every picture that applies to ``net`` into ``directory``.
 
     ``loss.png`` (when ``history`` has losses), ``digits.png`` (when ``images``
-    are given and square, or ``image_shape`` is), ``hidden_weights.png`` (when
-    the network has a hidden layer and image inputs) and ``confusion_matrix.png``
+    are images: ``image_shape`` is given, or they are the bundled digits),
+    ``hidden_weights.png`` (when the network has a hidden layer and image inputs) and ``confusion_matrix.png``
     (classifiers, when ``labels`` and ``predictions`` are given).
 
     Parameters
@@ -373,6 +462,7 @@ def plot_all(directory, net, *, history=None, images=None, labels=None, predicti
     validation_label : str
         Legend entry of the validation loss curve.
     image_shape : (rows, columns), optional
+        The inputs' image shape; without it only the bundled digits are drawn as images.
 
     Returns
     -------
@@ -388,7 +478,8 @@ def plot_all(directory, net, *, history=None, images=None, labels=None, predicti
         optimizer = getattr(history, "optimizer", "") or ""
         written["loss"] = plot_loss(history, out / "loss.png", validation_label=validation_label,
                                     title=f"Loss of the {sizes} network" + (f" ({optimizer})" if optimizer else ""))
-    shape = image_shape if image_shape is not None else _square_shape(net.n_inputs)
+    shape = image_shape if image_shape is not None else (
+        None if images is None else bundled_image_shape(images))
     if images is not None and shape is not None:
         images = _host(images)
         rows = _sample_rows(labels, predictions, _GRID, images.shape[0])

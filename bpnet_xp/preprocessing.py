@@ -556,13 +556,79 @@ def _check_fraction(test_fraction) -> float:
     return f
 
 
-def train_test_split(X, y, test_fraction: float = 0.25, seed=None, stratify: bool = False):
+class _Default(float):
+    """The default test_fraction, 0.25, told apart from an explicit 0.25 (to refuse two names)."""
+
+    def __repr__(self) -> str:
+        return "0.25"
+
+
+_DEFAULT_FRACTION = _Default(0.25)
+
+
+def _test_count(test_fraction, test_size, m: int) -> int:
+    """How many of the m samples go to the test set, from test_fraction or scikit-learn's test_size."""
+    if test_fraction is not _DEFAULT_FRACTION and test_size is not None:
+        raise ValueError("give test_fraction or test_size (its scikit-learn name), not both")
+    if test_size is not None and not isinstance(test_size, (bool, np.bool_, float, np.floating)):
+        try:
+            n_test = operator.index(test_size)  # an int: a count of samples, as in scikit-learn
+        except TypeError:
+            raise ValueError(f"test_size must be a fraction in (0, 1) or a number of samples, "
+                             f"got {test_size!r}") from None
+        if not 1 <= n_test < m:
+            raise ValueError(f"test_size={n_test} of {m} samples leaves {m - n_test} training samples; "
+                             f"it must be between 1 and {m - 1}")
+        return n_test
+    f = _check_fraction(test_fraction if test_size is None else test_size)
+    # round() first so that e.g. 0.1 * 30 = 3.0000000000000004 gives 3, not 4.
+    n_test = int(math.ceil(round(f * m, 9)))
+    if n_test < 1 or m - n_test < 1:
+        raise ValueError(
+            f"test_fraction={f:g} of {m} samples leaves {n_test} test and {m - n_test} training "
+            "samples; both parts need at least one"
+        )
+    return n_test
+
+
+def _stratified_indices(y: np.ndarray, n_test: int, m: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(test, train) row indices keeping each class's proportion, by largest remainder."""
+    if y.ndim != 1:
+        raise ValueError(f"stratify=True needs 1-D class labels y, got shape {tuple(y.shape)}")
+    try:
+        classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    except TypeError as exc:
+        raise ValueError(f"stratify=True: labels of mixed types cannot be sorted ({exc})") from None
+    inverse = np.reshape(inverse, (-1,))
+    if np.any(counts < 2):
+        rare = classes[np.argmin(counts)]
+        raise ValueError(
+            f"stratify=True: class {rare!r} has only {int(counts.min())} sample; "
+            "every class needs at least 2 to appear in both parts"
+        )
+    exact = n_test * counts / m
+    per_class = np.floor(exact).astype(np.int64)
+    short = n_test - int(per_class.sum())
+    # Largest remainder; stable sort so ties go to the earlier class.
+    order = np.argsort(-(exact - per_class), kind="stable")
+    per_class[order[:short]] += 1
+    test_parts, train_parts = [], []
+    for c, n_c in enumerate(per_class):
+        members = rng.permutation(np.flatnonzero(inverse == c))
+        test_parts.append(members[:n_c])
+        train_parts.append(members[n_c:])
+    return rng.permutation(np.concatenate(test_parts)), rng.permutation(np.concatenate(train_parts))
+
+
+def train_test_split(X, y, test_fraction: float = _DEFAULT_FRACTION, seed=None, stratify: bool = False, *,
+                     test_size=None, random_state=None):
     """Split samples at random into a training and a test set.
 
     Parameters
     ----------
     X : array_like, shape (m, ...)
-        Inputs (NumPy, a sequence or any backend's array; copied to the host).
+        Inputs (NumPy, a sequence, a pandas DataFrame or any backend's array; copied to
+        the host).
     y : array_like, shape (m,) or (m, k)
         Targets or labels, aligned with the rows of ``X``.
     test_fraction : float, default 0.25
@@ -574,6 +640,11 @@ def train_test_split(X, y, test_fraction: float = 0.25, seed=None, stratify: boo
         Keep each class's proportion (of the 1-D labels ``y``) in both parts:
         class ``c`` with ``m_c`` samples gets ``n_test * m_c / m`` test samples,
         rounded by largest remainder so the total is exact.
+    test_size : float or int, optional
+        scikit-learn's name: a fraction as ``test_fraction``, or (an int) the number
+        of test samples.  Give it or ``test_fraction``, not both.
+    random_state : int, numpy.random.Generator or None, optional
+        scikit-learn's name for ``seed`` (the same split for the same value).
 
     Returns
     -------
@@ -585,25 +656,22 @@ def train_test_split(X, y, test_fraction: float = 0.25, seed=None, stratify: boo
     Raises
     ------
     ValueError
-        If ``test_fraction`` is not in (0, 1) or leaves a part empty, if ``X``
-        and ``y`` differ in length, or (stratified) if ``y`` is not 1-D or a
+        If ``test_fraction``/``test_size`` is not in (0, 1) (or not a count between 1
+        and m - 1) or leaves a part empty, if both names of an option are given, if
+        ``X`` and ``y`` differ in length, or (stratified) if ``y`` is not 1-D or a
         class has fewer than 2 samples.
     """
-    f = _check_fraction(test_fraction)
-    X = _host(X, "X")
-    y = _host(y, "y")
+    if seed is not None and random_state is not None:
+        raise ValueError("give seed or random_state (its scikit-learn name), not both")
+    seed = random_state if seed is None else seed
+    X = _host(_frame_values(X), "X")
+    y = _host(_frame_values(y), "y")
     if X.ndim == 0 or y.ndim == 0:
         raise ValueError("X and y must be arrays with one row per sample, not scalars")
     m = int(X.shape[0])
     if int(y.shape[0]) != m:
         raise ValueError(f"X has {m} samples but y has {y.shape[0]}; they must have one row per sample")
-    # round() first so that e.g. 0.1 * 30 = 3.0000000000000004 gives 3, not 4.
-    n_test = int(math.ceil(round(f * m, 9)))
-    if n_test < 1 or m - n_test < 1:
-        raise ValueError(
-            f"test_fraction={f:g} of {m} samples leaves {n_test} test and {m - n_test} training "
-            "samples; both parts need at least one"
-        )
+    n_test = _test_count(test_fraction, test_size, m)
     if not isinstance(stratify, (bool, np.bool_)):
         raise ValueError(f"stratify must be True or False (it stratifies by y), got {stratify!r}")
     rng = np.random.default_rng(seed)
@@ -611,30 +679,12 @@ def train_test_split(X, y, test_fraction: float = 0.25, seed=None, stratify: boo
         order = rng.permutation(m)
         test_idx, train_idx = order[:n_test], order[n_test:]
     else:
-        if y.ndim != 1:
-            raise ValueError(f"stratify=True needs 1-D class labels y, got shape {tuple(y.shape)}")
-        try:
-            classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
-        except TypeError as exc:
-            raise ValueError(f"stratify=True: labels of mixed types cannot be sorted ({exc})") from None
-        inverse = np.reshape(inverse, (-1,))
-        if np.any(counts < 2):
-            rare = classes[np.argmin(counts)]
-            raise ValueError(
-                f"stratify=True: class {rare!r} has only {int(counts.min())} sample; "
-                "every class needs at least 2 to appear in both parts"
-            )
-        exact = n_test * counts / m
-        per_class = np.floor(exact).astype(np.int64)
-        short = n_test - int(per_class.sum())
-        # Largest remainder; stable sort so ties go to the earlier class.
-        order = np.argsort(-(exact - per_class), kind="stable")
-        per_class[order[:short]] += 1
-        test_parts, train_parts = [], []
-        for c, n_c in enumerate(per_class):
-            members = rng.permutation(np.flatnonzero(inverse == c))
-            test_parts.append(members[:n_c])
-            train_parts.append(members[n_c:])
-        test_idx = rng.permutation(np.concatenate(test_parts))
-        train_idx = rng.permutation(np.concatenate(train_parts))
+        test_idx, train_idx = _stratified_indices(y, n_test, m, rng)
     return X[train_idx], X[test_idx], y[train_idx], y[test_idx]
+
+
+def _frame_values(a):
+    """A pandas DataFrame or Series -> its NumPy values (rows in order); anything else unchanged."""
+    if (type(a).__module__ or "").startswith("pandas") and hasattr(a, "to_numpy"):
+        return a.to_numpy()
+    return a

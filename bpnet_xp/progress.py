@@ -6,7 +6,7 @@ import os
 import sys
 import warnings
 
-__all__ = ["Progress", "warn_at_caller"]
+__all__ = ["Progress", "postfix", "warn_at_caller"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -22,22 +22,53 @@ def warn_at_caller(message: str, category=RuntimeWarning) -> None:
 
 
 class Progress:
-    """A tqdm bar when asked for, stderr is a terminal and tqdm is installed; else nothing."""
+    """A tqdm bar (a core dependency) when asked for and stderr is a terminal; else nothing.
+
+    Parameters
+    ----------
+    enabled : bool
+        ``fit(progress=...)``; the CLI passes ``not --quiet``.
+    total : int
+        Epochs or iterations planned.
+    unit : str
+        "epoch" or "iteration".
+    """
 
     def __init__(self, enabled: bool, total: int, unit: str):
         self.bar = None
         if enabled and getattr(sys.stderr, "isatty", lambda: False)():
             try:
                 from tqdm.auto import tqdm
-            except ImportError:
+            except ImportError:  # an installation without its dependencies: no bar, nothing else lost
                 return
             self.bar = tqdm(total=total, unit=unit)
 
-    def update(self, loss: float) -> None:
+    def update(self, loss: float, history=None) -> None:
+        """Advance one step, showing ``loss`` and the latest validation metrics of ``history``."""
         if self.bar is not None:
-            self.bar.set_postfix(loss=f"{loss:.6g}", refresh=False)
+            self.bar.set_postfix(postfix(loss, history), refresh=False)
             self.bar.update(1)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def postfix(loss: float, history=None) -> dict[str, str]:
+    """What the bar shows after its count: the loss, and ``val_loss``/``val_score`` when
+    ``history`` has validation values (a :class:`bpnet_xp.history.History` or anything with
+    those lists).
+
+    Returns
+    -------
+    dict of str to str
+        Ordered ``{"loss": ..., "val_loss": ..., "val_score": ...}``, numbers in ``%.6g``/``%.4f``.
+    """
+    shown = {"loss": f"{float(loss):.6g}"}
+    val_loss = getattr(history, "val_loss", None)
+    if val_loss:
+        shown["val_loss"] = f"{float(val_loss[-1]):.6g}"
+        val_score = getattr(history, "val_score", None)
+        if val_score:
+            shown["val_score"] = f"{float(val_score[-1]):.4f}"
+    return shown

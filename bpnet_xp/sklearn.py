@@ -37,6 +37,7 @@ its rows for the validation loss and score.
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 
@@ -49,7 +50,7 @@ try:
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
-    from sklearn.utils._param_validation import Interval, StrOptions
+    from sklearn.utils._param_validation import Interval, Options, StrOptions
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
     from sklearn.utils.validation import (
@@ -136,7 +137,7 @@ class _BaseBP(BaseEstimator):
         "shuffle": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"), Options(numbers.Real, {np.inf})],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "backend": [str, _backend.Backend],
@@ -373,6 +374,9 @@ class _BaseBP(BaseEstimator):
         return native.xp.take(X, native.asarray(index), axis=0)
 
     def _fit(self, X, y, sample_weight=None, *, partial: bool, classes=None):
+        if partial and self.early_stopping:
+            # scikit-learn's rule, also after a fit with early stopping: one epoch has nothing to stop.
+            raise ValueError("partial_fit does not support early_stopping=True")
         first = not (partial and hasattr(self, "network_"))
         X, y, native = self._validate_fit(X, y, reset=first)
         m = X.shape[0]
@@ -383,6 +387,8 @@ class _BaseBP(BaseEstimator):
                                                  dtype=np.float64, ensure_non_negative=True)
             if np.all(sample_weight == 1.0):
                 sample_weight = None  # the unweighted objective, exactly
+        if not partial and self.warm_start and hasattr(self, "classes_") and hasattr(self, "network_"):
+            self._check_warm_start_classes(y)
         targets, n_outputs, output, loss = self._targets(y, first, classes)
         seed = self._seed() if first else None
         net = self._network(X, native, n_outputs, output, loss, first, partial, seed)
@@ -409,6 +415,7 @@ class _BaseBP(BaseEstimator):
             self.loss_curve_ = []
             self.n_iter_ = 0
             self._optimizer_state = None
+            self._reset_convergence()
             # partial_fit's batch order: its own stream, derived from the same seed.
             self._partial_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7,)))
         net = self.network_
@@ -430,6 +437,10 @@ class _BaseBP(BaseEstimator):
                                                 random_state=seed if seed is not None else 0,
                                                 stratify=stratify)
             index, val_index = np.sort(index), np.sort(val_index)
+            if val_index.shape[0] < 2:  # a score of one sample cannot rank epochs (scikit-learn's check)
+                raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size "
+                                 f"of your dataset (validation_fraction={self.validation_fraction} of "
+                                 f"{X.shape[0]} samples leaves {val_index.shape[0]} for validation; 2 are needed).")
             validation = (self._rows(X, val_index, native), targets[val_index])
             if sample_weight is not None:
                 if not np.any(sample_weight[val_index] > 0):
@@ -445,27 +456,91 @@ class _BaseBP(BaseEstimator):
                 raise ValueError("Sample weights must contain at least one non-zero number in the training part.")
         return X_train, y_train, w_train, validation
 
+    def _check_warm_start_classes(self, y) -> None:
+        """warm_start refits only on the classes of the previous fit (scikit-learn's rule)."""
+        classes = unique_labels(y) if not self._regression else None
+        if classes is not None and set(classes.tolist()) != set(np.asarray(self.classes_).tolist()):
+            raise ValueError("warm_start can only be used where `y` has the same classes as in the previous "
+                             f"call to fit. Previously got {self.classes_}, `y` has {classes}")
+
+    def _reset_convergence(self) -> None:
+        """The state of scikit-learn's convergence rule for a new network (kept by warm_start)."""
+        self._no_improvement_count = 0
+        holdout = self.early_stopping and self._stochastic()
+        self.best_loss_ = None if holdout else math.inf
+        self.best_validation_score_ = -math.inf if holdout else None
+        self.validation_scores_ = [] if holdout else None
+        net = self.network_
+        self._best_theta, self._best_epoch = net.backend.xp.asarray(net.theta, copy=True), None
+
+    def _convergence(self, early_stopping: bool, stopped: list):
+        """scikit-learn's convergence rule for the stochastic solvers, as a ``fit`` callback.
+
+        After each epoch: without early stopping, an epoch whose training loss is above
+        ``best_loss_ - tol`` counts as no improvement (``best_loss_`` the lowest loss);
+        with it, one whose validation score is below ``best_validation_score_ + tol``
+        (the parameters of the best score are kept).  Training stops when more than
+        ``n_iter_no_change`` epochs in a row did not improve.  ``stopped`` receives
+        scikit-learn's message.
+        """
+        tol, patience = self.tol, self.n_iter_no_change
+
+        def callback(epoch, net, history):
+            if early_stopping:
+                score = history.val_score[-1]
+                self.validation_scores_.append(score)
+                best = -math.inf if self.best_validation_score_ is None else self.best_validation_score_
+                self._no_improvement_count = self._no_improvement_count + 1 if not score >= best + tol else 0
+                if score > best:
+                    self.best_validation_score_ = score
+                    self._best_theta = net.backend.xp.asarray(net.theta, copy=True)
+                    self._best_epoch = epoch
+            else:
+                self._track_best_loss(history.loss[-1])
+            if self._no_improvement_count <= patience:
+                return None
+            what = "Validation score" if early_stopping else "Training loss"
+            stopped.append(f"{what} did not improve more than tol={tol:f} for {patience} consecutive epochs.")
+            return True
+
+        return callback
+
+    def _track_best_loss(self, loss: float) -> None:
+        """scikit-learn's count of epochs without improving ``best_loss_`` by ``tol``."""
+        best = math.inf if self.best_loss_ is None else self.best_loss_
+        self._no_improvement_count = self._no_improvement_count + 1 if not loss <= best - self.tol else 0
+        self.best_loss_ = min(best, loss)
+
     def _full_fit(self, net, X, y, validation, sample_weight=None) -> None:
         stochastic = self._stochastic()
+        early_stopping = stochastic and validation is not None
+        stopped: list = []
+        if early_stopping and self.validation_scores_ is None:  # warm start after a fit without it
+            self.validation_scores_ = []
         history = net.fit(
             X, y, optimizer=self.optimizer,
             epochs=self.max_iter, max_iter=self.max_iter,
             batch_size=self.batch_size, learning_rate=self.learning_rate,
             momentum=self.momentum, schedule=self.schedule, shuffle=self.shuffle,
             validation_data=validation,
-            # scikit-learn's convergence rule for the stochastic solvers: stop when the
-            # (validation) loss has not improved by tol for n_iter_no_change epochs.
-            early_stopping=stochastic, patience=self.n_iter_no_change, tol=self.tol,
+            callbacks=[self._convergence(early_stopping, stopped)] if stochastic else (),
             gtol=self.tol,  # for "cg"/"lbfgs": max |gradient| <= tol, as scikit-learn's lbfgs
             verbose=int(self.verbose),
             sample_weight=sample_weight,
         )
+        if stopped:
+            history.stop_reason = stopped[0]
+        if early_stopping:
+            # scikit-learn keeps the parameters of the best validation score, however it stopped.
+            net.theta = self._best_theta
+            history.best_iteration = self._best_epoch
         self.history_ = history
         self.loss_curve_ = list(history.loss)
         self.n_iter_ = int(history.n_iter)
         self.stop_reason_ = history.stop_reason
-        self.best_loss_ = min(history.loss) if history.loss else None
-        self.validation_scores_ = list(history.val_score) if validation is not None else None
+        if not stochastic:
+            self.best_loss_ = min(history.loss) if history.loss else None
+            self.validation_scores_ = self.best_validation_score_ = None
         self._optimizer_state = None  # fit's optimizer state is not kept; partial_fit starts afresh
         if history.stop_reason in ("maximum epochs reached", "maximum iterations reached"):
             what = "epochs" if stochastic else "iterations"
@@ -492,9 +567,10 @@ class _BaseBP(BaseEstimator):
         result = train(net, X, y, options, optimizer_state=self._optimizer_state)
         history = result.history
         self._optimizer_state = result.optimizer_state
-        if history.stop_reason.startswith("non-finite"):
+        if history.stop_reason.startswith("diverged"):
             self.stop_reason_ = history.stop_reason
             return
+        self._track_best_loss(history.loss[-1])
         self.loss_curve_.append(history.loss[-1])
         self.n_iter_ += 1
         self.stop_reason_ = "partial_fit"
@@ -558,12 +634,16 @@ class BPClassifier(ClassifierMixin, _BaseBP):
     shuffle : bool, default=True
         Reshuffle the rows every epoch.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the rows (stratified) and stop when the
-        validation loss has not improved by ``tol`` for ``n_iter_no_change`` epochs,
-        keeping the best parameters.  Without it the training loss is monitored the same
-        way (scikit-learn's convergence rule).  Stochastic optimizers only.
+        Hold out ``validation_fraction`` of the rows (stratified; at least 2 rows) and
+        stop when the validation score has not improved by ``tol`` for more than
+        ``n_iter_no_change`` epochs, keeping the parameters of the best score.  Without it
+        training stops when the training loss has not improved ``best_loss_`` by ``tol``
+        for more than ``n_iter_no_change`` epochs, keeping the last parameters
+        (scikit-learn's rule, exactly).  Stochastic optimizers only; ``partial_fit``
+        refuses it, as scikit-learn.
     validation_fraction : float, default=0.1
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int or numpy.inf, default=10
+        ``np.inf`` never stops early.
     tol : float, default=1e-4
         Loss improvement that counts (stochastic); gradient tolerance max|g| (lbfgs/cg).
     random_state : int, RandomState instance or None
@@ -579,7 +659,8 @@ class BPClassifier(ClassifierMixin, _BaseBP):
     verbose : int, default=0
         Print the loss every ``verbose`` epochs.
     warm_start : bool, default=False
-        Continue from the previous solution when refitting.
+        Continue from the previous solution (and convergence state) when refitting; y
+        must have the classes of the previous fit (else ValueError, as scikit-learn).
 
     Attributes
     ----------
@@ -593,9 +674,13 @@ class BPClassifier(ClassifierMixin, _BaseBP):
     loss_curve_ : list of float
         Training loss (L2 included) per epoch or iteration.
     n_iter_ : int
-    best_loss_ : float
+    best_loss_ : float or None
+        The lowest training loss; None with ``early_stopping`` (as scikit-learn).
     validation_scores_ : list of float or None
         Validation accuracy per epoch with ``early_stopping``.
+    best_validation_score_ : float or None
+        The best of ``validation_scores_`` (its parameters are kept); None without
+        ``early_stopping``.
     stop_reason_ : str
     history_ : bpnet_xp.training.History
     n_outputs_, n_layers_, out_activation_ : int, int, str
@@ -756,7 +841,8 @@ class BPRegressor(RegressorMixin, _BaseBP):
     Attributes
     ----------
     n_features_in_, network_, coefs_, intercepts_, loss_curve_, n_iter_, best_loss_,
-    validation_scores_ (R^2), stop_reason_, history_, n_outputs_, n_layers_, out_activation_
+    validation_scores_ (R^2), best_validation_score_, stop_reason_, history_, n_outputs_, n_layers_,
+    out_activation_
         As for :class:`BPClassifier`.
     """
 

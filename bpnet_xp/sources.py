@@ -28,7 +28,8 @@ from array_api_compat import array_namespace
 from .backend import inplace_namespace
 from .config import optimizer_info
 from .dask import ChunkFeed
-from .network import data_loss_and_grad, loss_value, penalty_and_grad
+from .network import batch_plan, data_loss_and_grad, loss_value, penalty_and_grad
+from .optimizers import apply_updates, update_with
 
 __all__ = [
     "batch_rows",
@@ -129,6 +130,45 @@ def batch_loss_and_grad(spec, theta, Xb, Yb, m_total, wb=None, out=None):
     return loss + penalty, grad
 
 
+def whole_step(spec, m_total, kernel, theta, state, X, Y, index, scalars):
+    """One training step as one function: gather the batch, its loss and gradient, the update.
+
+    What :meth:`MemorySource.compiled_epoch` compiles (``jax.jit``, with ``spec``,
+    ``m_total`` and ``kernel`` static): the generic path's operations (``xp.take``,
+    :func:`batch_loss_and_grad`, the optimizer's rule with operations that allocate,
+    ``theta + updates``) traced once, so that the update and the gathers run inside the
+    compiled step instead of op by op.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+    m_total : int
+        Rows of the training set (the penalty's divisor).
+    kernel : callable
+        The optimizer's ``kernel(ops, grad, state, scalars)``.
+    theta : array, shape (n_parameters,)
+    state : NamedTuple
+        The optimizer's state (its count is not used by the kernels' arithmetic).
+    X, Y : arrays, shapes (m, n_inputs), (m, n_outputs)
+    index : array of ints, shape (b,), or None
+        The batch's rows (None: all of X and Y, in order).
+    scalars : tuple of floats
+        The optimizer's ``coefficients(count)``.
+
+    Returns
+    -------
+    theta : array, shape (n_parameters,)
+    state : NamedTuple
+    loss : 0-d array
+        The batch's J at the ``theta`` given (before the update).
+    """
+    xp = array_namespace(theta, X)
+    Xb, Yb = (X, Y) if index is None else (xp.take(X, index, axis=0), xp.take(Y, index, axis=0))
+    loss, grad = batch_loss_and_grad(spec, theta, Xb, Yb, m_total)
+    updates, state = update_with(kernel, grad, state, scalars)
+    return apply_updates(theta, updates), state, loss
+
+
 def _all_finite(theta) -> bool:
     xp = array_namespace(theta)
     return bool(xp.all(xp.isfinite(theta)))
@@ -168,6 +208,8 @@ class MemorySource:
         # Compiled where that pays (jax.jit; the spec and m_total are static).
         self._loss_and_grad = backend.compile(batch_loss_and_grad, static_argnums=(0, 4))
         self._grad_buffer = None
+        self._plan = None  # network.batch_plan, built at the first batch (it needs theta)
+        self._whole_step = None  # whole_step compiled (JAX), built at the first compiled epoch
         self._last = (X, Y)
 
     def _buffer(self, theta):
@@ -197,9 +239,50 @@ class MemorySource:
             self._last = batch[:2]
             yield batch
 
+    def compiled_epoch(self, optimizer):
+        """``run(theta, state, rng, history) -> (theta, state, loss)``: one epoch of
+        :func:`whole_step` compiled, where the backend compiles (JAX) and the data have
+        no sample weights; None elsewhere (the generic loop of :mod:`bpnet_xp.training`).
+
+        The same batches in the same order as :meth:`batches`, the same loss per epoch.
+        """
+        if not self.backend.compiles or self.W is not None or getattr(optimizer, "kernel", None) is None:
+            return None
+        if self._whole_step is None:
+            self._whole_step = self.backend.compile(whole_step, static_argnums=(0, 1, 2))
+        step, kernel, coefficients = self._whole_step, optimizer.kernel, optimizer.coefficients
+        spec, X, Y, m, size = self.spec, self.X, self.Y, self.m, self.batch_size
+
+        def run(theta, state, rng, history):
+            order = self.backend.asarray(rng.permutation(m)) if self.shuffle else None
+            total, count, index = None, state.count, None
+            for lo in range(0, m, size):
+                hi = min(lo + size, m)
+                index = None if order is None else order[lo:hi]
+                if order is None and not (lo == 0 and hi == m):
+                    index = self.backend.asarray(list(range(lo, hi)))
+                theta, state, loss = step(spec, m, kernel, theta, state, X, Y, index, coefficients(count))
+                count += 1
+                state = state._replace(count=count)  # the host's int, not the traced copy
+                history.n_evaluations += 1
+                term = loss * (hi - lo)
+                total = term if total is None else total + term
+            xp = self.backend.xp
+            self._last = (X, Y) if index is None else (xp.take(X, index, axis=0), xp.take(Y, index, axis=0))
+            return theta, state, float(total / self.epoch_weight)
+
+        return run
+
     def evaluate(self, theta, batch):
         """``(loss, grad, weight)`` of a batch; ``weight`` (rows or total weight) weighs its loss."""
         Xb, Yb, Wb = batch
+        if self._plan is None:
+            self._plan = (batch_plan(self.spec, theta, self.epoch_weight if self.W is not None else self.m),)
+        plan = self._plan[0]
+        if plan is not None:
+            # The step plan: the same operations, resolved once per fit (NumPy, CuPy, PyTorch).
+            loss, grad = plan(theta, Xb, Yb, Wb)
+            return loss, grad, (Xb.shape[0] if Wb is None else self.backend.xp.sum(Wb))
         if Wb is None:
             loss, grad = self._loss_and_grad(self.spec, theta, Xb, Yb, self.m, out=self._buffer(theta))
             return loss, grad, Xb.shape[0]
@@ -274,6 +357,10 @@ class ChunkStream:
                     yield xp.take(Xd, index[lo:hi], axis=0), xp.take(Yd, index[lo:hi], axis=0), None
             Xd = Yd = None  # one block on the client at a time
 
+    def compiled_epoch(self, optimizer):
+        """None: a streamed epoch runs the generic loop."""
+        return None
+
     def evaluate(self, theta, batch):
         """``(loss, grad, rows)`` of a batch."""
         Xb, Yb, _ = batch
@@ -305,6 +392,10 @@ class FullBatchObjective:
 
     def batches(self, rng: np.random.Generator):
         yield None
+
+    def compiled_epoch(self, optimizer):
+        """None: the map-reduce objective runs the generic loop."""
+        return None
 
     def evaluate(self, theta, batch):
         loss, grad = self.objective(theta)

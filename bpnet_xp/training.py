@@ -29,6 +29,7 @@ from array_api_compat import array_namespace
 
 from .backend import is_dask_array, to_numpy
 from .config import OPTIMIZER_NAMES, FitOptions, fit_options, is_full_batch
+from .curvature import CurvatureObjective, weight_mask
 from .dask import DaskObjective
 from .history import History
 from .metrics import network_score
@@ -36,13 +37,22 @@ from .network import forward, penalty_and_grad
 from .optimizers import fused_step, get_optimizer
 from .progress import Progress, warn_at_caller
 from .schedules import get_schedule, plateau, scaled
-from .solvers import minimize
+from .solvers import LMOptions, bayesian_regularization, levenberg_marquardt, minimize, newton, rprop, scg
 from .sources import ChunkStream, FullBatchObjective, MemorySource, batch_rows, random_generator
 
 __all__ = ["History", "TrainingResult", "fit", "train", "OPTIMIZERS"]
 
 #: Every optimizer name ``fit`` accepts (the registry :data:`bpnet_xp.config.OPTIMIZERS`).
 OPTIMIZERS = OPTIMIZER_NAMES
+
+#: The divergence rule (see :func:`fit`, Notes): a run has diverged when its loss is not
+#: finite, or when it has been above both ``DIVERGENCE_FACTOR`` times the lowest loss so far
+#: and the first loss for ``DIVERGENCE_PATIENCE`` consecutive epochs (iterations).  The first
+#: loss is the floor of the limit so that a loss near 0 (a fit that went well) is not called
+#: diverged for rising back to where it started.
+DIVERGENCE_FACTOR = 1e3
+DIVERGENCE_PATIENCE = 3
+_NOTHING_FINITE_HINT = "check the scale of the inputs and of the initial weights"
 
 
 class TrainingResult(NamedTuple):
@@ -53,7 +63,7 @@ class TrainingResult(NamedTuple):
     history : History
     optimizer_state : NamedTuple or None
         The stochastic optimizer's state after the last update kept (the state that
-        goes with the parameters a non-finite loss rolled back to); None for the
+        goes with the parameters a divergence rolled back to); None for the
         full-batch optimizers.
     """
 
@@ -143,9 +153,18 @@ def fit(net, X, y, optimizer: str = "adam", **options) -> History:
 
     Notes
     -----
-    A non-finite training loss stops training with ``stop_reason`` starting with
-    "non-finite loss" and a :class:`RuntimeWarning` (attributed to the caller's line);
-    the network keeps the last parameters at which the loss was finite.
+    Divergence stops training with ``stop_reason`` starting with "diverged" and a
+    :class:`RuntimeWarning` (attributed to the caller's line).  A run has diverged when
+    its training loss is not finite (NaN or infinite, also checked once after the last
+    update), or when, for 3 consecutive epochs (iterations), it is above both 1000 times
+    the lowest loss so far and the first epoch's loss (:data:`DIVERGENCE_FACTOR`,
+    :data:`DIVERGENCE_PATIENCE`).  The network then keeps the parameters of the lowest
+    loss: those at the start of that epoch for the stochastic optimizers (where its
+    evaluation starts; exactly the parameters of that loss for the full batch), after
+    that iteration for the solvers, with the optimizer state that goes with them.  When
+    the loss is not finite before any was recorded, the network keeps its initial
+    parameters and the reason says whether the loss is finite there; when it is not
+    ("no parameters with a finite loss to keep"), nothing was trained.
 
     Dask arrays (X chunked by rows, y with the same row chunks or NumPy): "cg",
     "lbfgs" and full-batch "gd" evaluate J by map-reduce over the chunks
@@ -177,6 +196,8 @@ def train(net, X, y, options: FitOptions, *, optimizer_state=None) -> TrainingRe
     -------
     TrainingResult
     """
+    if y is None:
+        raise ValueError(f"y is required to train: this network expects {net.expects}")
     rng = random_generator(options.seed, net.seed)
     if is_dask_array(X) or is_dask_array(y):
         data = _dask_data(net, X, y, options)
@@ -221,9 +242,9 @@ def _memory_data(net, X, y, options: FitOptions, rng: np.random.Generator) -> _D
     total = m if W is None else float(net.backend.xp.sum(W))
     validate = None if X_val is None else _validation(spec, X_val, Y_val, W_val, total)
     if is_full_batch(options.optimizer):
-        objective = net.objective  # loss_and_grad, compiled where that pays (JAX)
-        weight = () if W is None else (W,)
-        return _Data(net, lambda theta: objective(spec, theta, X, Y, *weight), validate)
+        # loss_and_grad (compiled where that pays: JAX), plus the curvature products of the
+        # second-order trainers on the same data.
+        return _Data(net, CurvatureObjective(spec, X, Y, W, net.objective), validate)
     rows = batch_rows(options.batch_size, options.optimizer, m)
     return _Data(net, MemorySource(spec, net.backend, X, Y, W, rows, options.shuffle, total), validate)
 
@@ -350,9 +371,18 @@ class _Recorder:
         self.history = History(optimizer=options.optimizer)
         self.start = time.perf_counter()
         self.best_value, self.best_theta, self.best_iteration, self.since_best = math.inf, None, None, 0
+        # The divergence guard: the lowest loss, where it was reached, and the run of
+        # epochs/iterations above the limit (see DIVERGENCE_FACTOR).
+        self.first_loss, self.lowest, self.lowest_at, self.lowest_point = None, math.inf, None, None
+        self.above, self.diverged = 0, False
 
-    def record(self, k: int, theta, loss: float) -> bool:
-        """Log epoch/iteration k (1-based); True when training should stop (reason set)."""
+    def record(self, k: int, theta, loss: float, point=None) -> bool:
+        """Log epoch/iteration k (1-based); True when training should stop (reason set).
+
+        ``point``: ``(theta, optimizer state)`` at which ``loss`` was evaluated, kept
+        should the run diverge later (default ``(theta, None)``: the solvers' loss is
+        J(theta) after the iteration).
+        """
         h = self.history
         h.loss.append(loss)
         if self.validate is not None:
@@ -367,6 +397,8 @@ class _Recorder:
             if h.val_loss:
                 line += f"  val_loss {h.val_loss[-1]:.6f}  val_score {h.val_score[-1]:.4f}"
             print(line, flush=True)
+        if self._diverging(k, loss, (theta, None) if point is None else point):
+            return True
         stop = self.options.early_stopping and self._no_progress(k, theta)
         if self.options.callbacks:
             self.net.theta = theta
@@ -393,16 +425,54 @@ class _Recorder:
                          f"for {patience} {self.unit}s")
         return True
 
-    def non_finite(self, where: str) -> None:
-        reason = (f"non-finite loss {where}; training stopped and the network keeps the last "
-                  "parameters with a finite loss (lower the learning rate, or standardise the inputs)")
+    def _diverging(self, k: int, loss: float, point) -> bool:
+        """The divergence rule on a finite loss: True (reason set, warned) once the loss has been
+        above ``max(DIVERGENCE_FACTOR * lowest, first)`` for ``DIVERGENCE_PATIENCE`` in a row."""
+        if self.first_loss is None:
+            self.first_loss = loss
+        if loss < self.lowest:
+            self.lowest, self.lowest_at, self.lowest_point = loss, k, point
+        limit = max(DIVERGENCE_FACTOR * self.lowest, self.first_loss)
+        self.above = self.above + 1 if loss > limit else 0
+        if self.above < DIVERGENCE_PATIENCE:
+            return False
+        self.diverge(f"the loss stayed above {DIVERGENCE_FACTOR:g} x its lowest value and above its first "
+                     f"value for {DIVERGENCE_PATIENCE} {self.unit}s in a row (now {loss:.6g}, lowest "
+                     f"{self.lowest:.6g}, first {self.first_loss:.6g})")
+        return True
+
+    def kept(self) -> str:
+        """What the network keeps after a divergence: the parameters of the lowest loss."""
+        if self.unit == "epoch":
+            where = f"at the start of epoch {self.lowest_at}"
+        else:
+            where = f"after iteration {self.lowest_at}"
+        return f"the parameters {where}, where the loss was lowest ({self.lowest:.6g})"
+
+    def diverge(self, what: str, kept: str | None = None,
+                hint: str = "lower the learning rate, or standardise the inputs") -> None:
+        """Stop as diverged: ``stop_reason`` "diverged: <what>; ...", a warning at the caller's line."""
+        self.diverged = True
+        kept = self.kept() if kept is None else kept
+        reason = f"diverged: {what}; training stopped and the network keeps {kept} ({hint})"
         self.history.stop_reason = reason
         warn_at_caller(reason)
+
+    def non_finite(self, where: str, start_is_finite: bool = True) -> None:
+        """A non-finite loss: diverged; with nothing recorded yet, say what the start offers."""
+        if self.lowest_point is not None:
+            self.diverge(f"non-finite loss {where}")
+        elif start_is_finite:
+            self.diverge(f"non-finite loss {where}", "its initial parameters, where the loss is finite")
+        else:
+            self.diverge(f"non-finite loss {where} and at the initial parameters",
+                         "its initial parameters, but there are no parameters with a finite loss to keep",
+                         _NOTHING_FINITE_HINT)
 
     def finish(self, theta) -> None:
         """Keep the best parameters under early stopping, store theta, announce odd stops."""
         h = self.history
-        if self.options.early_stopping and self.best_theta is not None and not h.stop_reason.startswith("non-finite"):
+        if self.options.early_stopping and self.best_theta is not None and not self.diverged:
             theta = self.best_theta
             h.best_iteration = self.best_iteration
         self.net.theta = theta
@@ -442,36 +512,51 @@ def _descend(recorder: _Recorder, source, options: FitOptions, rng, state):
         reduce = plateau(learning_rate=1.0 if callable(options.learning_rate) else options.learning_rate)
     reduction = None if reduce is None else reduce.init()
 
+    built = {}  # the optimizer of the current scale: pure, so one serves every epoch at that scale
+
     def optimizer():
-        rate = schedule if reduction is None else scaled(schedule, reduction.scale)
-        return get_optimizer(options.optimizer, learning_rate=rate, **options.hyperparameters())
+        key = None if reduction is None else reduction.scale
+        if key not in built:
+            rate = schedule if reduction is None else scaled(schedule, reduction.scale)
+            built.clear()
+            built[key] = get_optimizer(options.optimizer, learning_rate=rate, **options.hyperparameters())
+        return built[key]
 
     state = optimizer().init(theta) if state is None else state
-    safe, safe_state = theta, state  # parameters (and their optimizer state) with a finite loss
     bar = Progress(options.progress, options.epochs, "epoch")
     try:
         for epoch in range(1, options.epochs + 1):
             start, start_state = theta, state
             # A new fused step per epoch starts in buffers of its own: the states kept
-            # for a rollback are never written.
-            theta, state, value = _epoch(source, fused_step(optimizer()), theta, state, rng, history)
+            # for a rollback (the recorder's lowest point) are never written.
+            # Where the backend compiles (JAX), the source runs the epoch as compiled whole steps.
+            compiled = source.compiled_epoch(optimizer())
+            if compiled is not None:
+                theta, state, value = compiled(theta, state, rng, history)
+            else:
+                theta, state, value = _epoch(source, fused_step(optimizer()), theta, state, rng, history)
             if not math.isfinite(value):
-                theta = source.fallback(start, safe)
-                state = start_state if theta is start else safe_state
-                recorder.non_finite(f"at epoch {epoch}")
+                # Back to the lowest loss recorded; before any, to the start (the loss
+                # there checked on the whole data: the sources' fallback).
+                kept = recorder.lowest_point
+                theta, state = (start, start_state) if kept is None else kept
+                recorder.non_finite(f"at epoch {epoch}", kept is not None or source.fallback(start, None) is start)
                 break
-            safe, safe_state = start, start_state
-            bar.update(value)
-            if recorder.record(epoch, theta, value):
+            # The epoch's loss is evaluated from its start on (exactly J there for the full batch).
+            stop = recorder.record(epoch, theta, value, (start, start_state))
+            bar.update(value, history)  # after record: the bar shows this epoch's validation metrics
+            if stop:
+                if recorder.diverged:
+                    theta, state = recorder.lowest_point
                 break
             if reduce is not None:
                 reduction = reduce.update(reduction, history.val_loss[-1] if history.val_loss else value)
         else:
             history.stop_reason = "maximum epochs reached"
-        if not history.stop_reason.startswith("non-finite") and not source.finite_at(theta):
+        if not recorder.diverged and not source.finite_at(theta):
             # The last update was never evaluated (its batch loss is from before it):
             # one check at the end keeps a final overflow from slipping through.
-            theta, state = safe, safe_state
+            theta, state = recorder.lowest_point
             recorder.non_finite(f"after the last update of epoch {history.n_iter}")
     finally:
         bar.close()
@@ -485,25 +570,90 @@ def _solve(recorder: _Recorder, fun: Callable, options: FitOptions) -> None:
     stopped = [False]
 
     def callback(iteration, theta, loss):
-        bar.update(loss)
         k = len(recorder.history.loss) + 1  # 1-based, as the solver's own count
-        if recorder.record(k, theta, float(loss)):
+        stop = recorder.record(k, theta, float(loss))
+        bar.update(loss, recorder.history)  # after record: with this iteration's validation metrics
+        if stop:
             stopped[0] = True
             return True
         return None
 
     try:
-        result = minimize(fun, recorder.net.theta, method=options.optimizer, max_iter=options.max_iter,
-                          gtol=options.gtol, ftol=options.ftol, memory=options.memory, callback=callback)
+        result = _run_solver(recorder, fun, options, _validation_guard(recorder, options, callback))
     finally:
         bar.close()
     h = recorder.history
     h.loss = [float(v) for v in result.losses]
     h.n_iter = int(result.n_iter)
     h.n_evaluations = int(result.n_evaluations)
-    if not stopped[0]:
+    theta = result.theta
+    if not stopped[0] and not h.stop_reason.startswith("validation stop"):
         h.stop_reason = result.stop_reason
-    if result.stop_reason.startswith("non-finite"):
-        h.stop_reason = result.stop_reason
-        warn_at_caller(f"{result.stop_reason}; the network keeps the last parameters with a finite loss")
-    recorder.finish(result.theta)
+    if recorder.diverged:
+        theta = recorder.lowest_point[0]
+    elif result.stop_reason.startswith("non-finite") and recorder.lowest_point is not None:
+        # A solver without a line search (rprop) met it mid-run: back to the lowest loss.
+        recorder.diverge(result.stop_reason)
+        theta = recorder.lowest_point[0]
+    elif result.stop_reason.startswith("non-finite"):
+        # At the initial point (a line search never accepts a non-finite step).
+        recorder.diverge(result.stop_reason,
+                         "its initial parameters, but there are no parameters with a finite loss and "
+                         "gradient to keep", _NOTHING_FINITE_HINT)
+    recorder.finish(theta)
+
+
+# What each second-order trainer needs of the objective, beyond (loss, grad).
+_NEEDS = {"newton": "hessian_vector_product", "scg": "hessian_vector_product",
+          "lm": "normal_equations", "br": "normal_equations"}
+
+
+def _run_solver(recorder: _Recorder, fun, options: FitOptions, callback: Callable):
+    """Dispatch to the full-batch solver of ``options.optimizer``; a SolverResult."""
+    name, theta, spec = options.optimizer, recorder.net.theta, recorder.net.spec
+    need = _NEEDS.get(name)
+    if need is not None and not hasattr(fun, need):
+        raise ValueError(f"optimizer {name!r} needs {need.replace('_', ' ')}s, which this data source "
+                         "does not offer; train in memory, or use 'cg' or 'lbfgs'")
+    if name in ("lm", "br") and spec.loss.name != "mse":
+        raise ValueError(f"optimizer {name!r} minimises a sum of squared residuals and needs loss='mse', "
+                         f"got {spec.loss.name!r}; use 'newton' or 'scg' for other losses")
+    common = dict(max_iter=options.max_iter, callback=callback)
+    lm = LMOptions(options.max_iter, options.goal, options.min_grad, options.mu, options.mu_dec,
+                   options.mu_inc, options.mu_max, options.max_parameters)
+    if name == "newton":
+        return newton(fun, theta, gtol=options.gtol, ftol=options.ftol, curvature=options.curvature, **common)
+    if name == "scg":
+        return scg(fun, theta, gtol=options.gtol, goal=options.goal, **common)
+    if name == "rprop":
+        return rprop(fun, theta, gtol=options.gtol, goal=options.goal, **common)
+    if name == "lm":
+        return levenberg_marquardt(fun, theta, options=lm, l2=spec.l2, mask=weight_mask(spec, theta),
+                                   callback=callback)
+    if name == "br":
+        n_residuals = int(fun.n_samples) * int(spec.layer_sizes[-1])
+        outcome = bayesian_regularization(fun, theta, options=lm, n_residuals=n_residuals, callback=callback)
+        recorder.history.effective_parameters = list(outcome.effective_parameters)
+        return outcome.result
+    return minimize(fun, theta, method=name, gtol=options.gtol, ftol=options.ftol, memory=options.memory, **common)
+
+
+def _validation_guard(recorder: _Recorder, options: FitOptions, callback: Callable) -> Callable:
+    """For "lm"/"br" with validation data, MATLAB's rule: stop after ``max_fail`` iterations
+    in a row without a lower validation loss (the best parameters are kept by early
+    stopping when it is on, as by MATLAB's train)."""
+    if options.optimizer not in ("lm", "br") or recorder.validate is None:
+        return callback
+    fails = [0, math.inf]
+
+    def guarded(iteration, theta, loss):
+        if callback(iteration, theta, loss):
+            return True
+        value = recorder.history.val_loss[-1]
+        fails[:] = [0, value] if value < fails[1] else [fails[0] + 1, fails[1]]
+        if fails[0] >= options.max_fail:
+            recorder.history.stop_reason = f"validation stop: {options.max_fail} validation failures in a row"
+            return True
+        return None
+
+    return guarded

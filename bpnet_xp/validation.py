@@ -28,11 +28,16 @@ __all__ = [
     "make_targets",
     "weight_checks",
     "raise_on",
+    "dtype_limit",
     "read_checks",
     "prepare_features",
     "prepare_targets",
     "prepare_weight",
     "describe_expected",
+    "pandas_kind",
+    "feature_names",
+    "host_features",
+    "host_targets",
 ]
 
 
@@ -47,6 +52,9 @@ class TargetPlan(NamedTuple):
     n_outputs: int
     classification: bool
     squeeze: bool  # y of shape (m, 1) for one output: use y[:, 0]
+    # The loss the targets feed: softmax cross-entropy needs each row of a target
+    # matrix to be a distribution, or its shortcut delta h - Y is not the gradient.
+    loss: str | None = None
 
 
 def _numeric_kind(dtype) -> str:
@@ -86,6 +94,9 @@ def to_device(backend, value, what: str, dtype=None):
         if dtype is None and host.dtype.kind in "biu":
             host = host.astype(np.int64)
         return backend.asarray(host, dtype)
+    if getattr(value, "requires_grad", False) is True:
+        # bpnet_xp computes its own gradients; an autograd graph would only be in the way.
+        raise ValueError(f"{what} requires grad (it is part of an autograd graph); pass {what}.detach()")
     try:
         library = library_name(value)
     except TypeError:
@@ -131,14 +142,30 @@ def feature_checks(X) -> dict:
     temporary the size of the data (isfinite would allocate one).
     """
     xp = array_namespace(X)
+    X = _orderable(xp, X)
     return {"X min": xp.min(X), "X max": xp.max(X)}
 
 
-def plan_targets(shape, dtype, n_outputs: int, classification: bool, m) -> TargetPlan:
-    """Check y's metadata against X and the network; say how it becomes targets."""
+def _orderable(xp, a):
+    # The standard's min/max take real numbers only; a bool array is read as 0/1.
+    return xp.astype(a, xp.int8) if a.dtype == xp.bool else a
+
+
+def plan_targets(shape, dtype, n_outputs: int, classification: bool, m, loss: str | None = None) -> TargetPlan:
+    """Check y's metadata against X and the network; say how it becomes targets.
+
+    ``loss`` (the loss's name) decides which target values are valid (see
+    :func:`target_checks`).
+    """
     K = n_outputs
     if len(shape) == 0 or shape[0] != m:
         raise ValueError(f"y has {shape[0] if len(shape) else 0} samples but X has {m}")
+    if classification and len(shape) == 2 and shape[1] == 1 == K:
+        # One output: (m, 1) targets in [0, 1], as describe_expected promises (a 0/1
+        # column of labels is the same matrix).
+        if _numeric_kind(dtype) not in ("integral", "floating"):
+            raise ValueError(f"y must be numeric, got dtype {dtype}")
+        return TargetPlan("matrix", K, classification, False, loss)
     squeeze = len(shape) == 2 and shape[1] == 1 and K == 1
     ndim = 1 if squeeze else len(shape)
     if ndim > 2:
@@ -149,21 +176,22 @@ def plan_targets(shape, dtype, n_outputs: int, classification: bool, m) -> Targe
             raise ValueError(f"y has {shape[1]} columns but the network has {K} outputs")
         if kind not in ("integral", "floating"):
             raise ValueError(f"y must be numeric, got dtype {dtype}")
-        return TargetPlan("matrix", K, classification, squeeze)
+        return TargetPlan("matrix", K, classification, squeeze, loss)
     if classification or (kind == "integral" and K > 1):
         if kind not in ("integral", "floating"):
             raise ValueError(f"class labels must be integers 0..{max(K, 2) - 1}, got dtype {dtype}")
-        return TargetPlan("labels", K, True, squeeze)
+        return TargetPlan("labels", K, True, squeeze, loss)
     if K != 1:
         raise ValueError(f"y is 1-D but the network has {K} outputs; pass y of shape (m, {K})")
     if kind not in ("integral", "floating"):
         raise ValueError(f"y must be numeric, got dtype {dtype}")
-    return TargetPlan("targets", K, classification, squeeze)
+    return TargetPlan("targets", K, classification, squeeze, loss)
 
 
 def target_checks(y, plan: TargetPlan) -> dict:
     """Scalar reductions for the values of y (0-d arrays, lazy on Dask)."""
     xp = array_namespace(y)
+    y = _orderable(xp, y)
     if plan.kind == "labels":
         checks = {"labels min": xp.min(y), "labels max": xp.max(y)}
         if xp.isdtype(y.dtype, "real floating"):
@@ -172,7 +200,21 @@ def target_checks(y, plan: TargetPlan) -> dict:
     checks = {"y min": xp.min(y), "y max": xp.max(y)}
     if plan.kind == "matrix" and plan.classification:
         checks["y in [0, 1]"] = xp.all((y >= 0) & (y <= 1))
+        if plan.loss == "softmax_cross_entropy":
+            checks["y rows sum to 1"] = _rows_sum_to_one(xp, y)
     return checks
+
+
+def _rows_sum_to_one(xp, y):
+    """0-d bool: every row of y sums to 1 within a tolerance of y's precision.
+
+    Rows that sum to s != 1 make softmax cross-entropy's gradient h s - y, not the
+    h - y the network back-propagates: a silently wrong gradient, so they are refused.
+    """
+    if xp.isdtype(y.dtype, "real floating"):
+        tolerance = max(1e-6, math.sqrt(float(xp.finfo(y.dtype).eps)))
+        return xp.all(xp.abs(xp.sum(y, axis=1) - 1) <= tolerance)
+    return xp.all(xp.sum(y, axis=1) == 1)
 
 
 def make_targets(y, plan: TargetPlan, dtype):
@@ -190,6 +232,7 @@ def make_targets(y, plan: TargetPlan, dtype):
 def weight_checks(weight) -> dict:
     """Scalar reductions for sample weights (0-d arrays, lazy on Dask)."""
     xp = array_namespace(weight)
+    weight = _orderable(xp, weight)
     return {"sample_weight min": xp.min(weight), "sample_weight max": xp.max(weight),
             "sample_weight any positive": xp.any(weight > 0)}
 
@@ -210,24 +253,61 @@ def _raise_on_labels(values: dict, n_outputs: int) -> None:
         )
 
 
-def raise_on(values: dict, n_outputs: int = 1, what_x: str = "X") -> None:
-    """Turn computed checks into the ValueError every path raises (nothing when all pass)."""
+def _raise_on_overflow(values: dict, name: str, what: str, dtype_limit) -> None:
+    # Finite values that do not fit the network's dtype would become inf in the cast.
+    if dtype_limit is None or f"{name} min" not in values:
+        return
+    largest = max(abs(float(values[f"{name} min"])), abs(float(values[f"{name} max"])))
+    limit, dtype_name = dtype_limit
+    if largest > limit:
+        raise ValueError(f"{what} has a value of magnitude {largest:g} that overflows {dtype_name} "
+                         f"(largest {limit:g}); rescale {what} or use dtype='float64'")
+
+
+def raise_on(values: dict, n_outputs: int = 1, what_x: str = "X", dtype_limit=None) -> None:
+    """Turn computed checks into the ValueError every path raises (nothing when all pass).
+
+    ``dtype_limit``: ``(largest finite value, dtype name)`` of the dtype the values are
+    cast to, when the checks were computed before the cast (overflow is named as such).
+    """
     if "X min" in values and not _finite(values, "X"):
         raise ValueError(f"{what_x} contains NaN or infinite values")
+    _raise_on_overflow(values, "X", what_x, dtype_limit)
     if "y min" in values and not _finite(values, "y"):
         raise ValueError("y contains NaN or infinite values")
+    _raise_on_overflow(values, "y", "y", dtype_limit)
     if not bool(values.get("y in [0, 1]", True)):
         raise ValueError("y (targets of a classification loss) must lie in [0, 1]")
+    if not bool(values.get("y rows sum to 1", True)):
+        raise ValueError("y (soft targets of softmax_cross_entropy) must have rows that sum to 1: "
+                         "each row is a probability distribution over the classes")
     if "labels min" in values:
         _raise_on_labels(values, n_outputs)
     if "sample_weight min" in values:
         if not _finite(values, "sample_weight"):
             raise ValueError("sample_weight contains NaN or infinite values")
+        _raise_on_overflow(values, "sample_weight", "sample_weight", dtype_limit)
         if float(values["sample_weight min"]) < 0:
             raise ValueError(f"sample_weight must be non-negative; its smallest value is "
                              f"{float(values['sample_weight min']):g}")
         if not bool(values["sample_weight any positive"]):
             raise ValueError("sample_weight is zero for every sample: at least one weight must be positive")
+
+
+def dtype_limit(xp, dtype) -> tuple:
+    """``(largest finite value, name)`` of a floating dtype, for :func:`raise_on`."""
+    info = xp.finfo(dtype)
+    return float(info.max), f"float{info.bits}"
+
+
+def _native(backend, value, what: str):
+    """Host data stays on the host (checked numeric); other arrays are checked as the
+    backend's, uncast: the checks then see the values before any narrowing cast."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            raise ValueError(f"{what} must be numeric, got dtype {value.dtype}")
+        return value
+    return to_device(backend, value, what)
 
 
 def read_checks(checks: dict) -> dict:
@@ -249,21 +329,31 @@ def prepare_features(backend, X, n_inputs: int, dtype):
     message = feature_shape_error(X.shape, n_inputs)
     if message is not None:
         raise ValueError(message)
-    Xd = to_device(backend, X, "X", dtype)
-    raise_on(read_checks(feature_checks(Xd)))
-    return Xd
+    raw = _native(backend, X, "X")
+    raise_on(read_checks(feature_checks(raw)), dtype_limit=dtype_limit(backend.xp, dtype))
+    return to_device(backend, raw, "X", dtype)
 
 
-def prepare_targets(backend, y, m: int, n_outputs: int, classification: bool, dtype, expects: str = ""):
-    """Validate y for a network and turn it into targets Y of shape (m, n_outputs) on the device."""
+def prepare_targets(backend, y, m: int, n_outputs: int, classification: bool, dtype, expects: str = "",
+                    loss: str | None = None):
+    """Validate y for a network and turn it into targets Y of shape (m, n_outputs) on the device.
+
+    ``loss``: the loss's name, which decides the valid target values (soft targets of
+    softmax_cross_entropy must be distributions).
+    """
     if isinstance(y, (list, tuple)):
         y = np.asarray(y)
+    if y is None:
+        raise ValueError(f"y is required: this network expects {expects}")
     if getattr(y, "shape", None) is None:
         raise ValueError(f"y must be an array; this network expects {expects}")
-    plan = plan_targets(y.shape, y.dtype, n_outputs, classification, m)
-    keep_dtype = plan.kind == "labels"  # labels stay integers (or floats checked for integrality)
-    yd = to_device(backend, y, "y", None if keep_dtype else dtype)
-    raise_on(read_checks(target_checks(yd[:, 0] if plan.squeeze else yd, plan)), n_outputs)
+    plan = plan_targets(y.shape, y.dtype, n_outputs, classification, m, loss)
+    # Labels stay integers (or floats checked for integrality); targets are checked
+    # before the cast to the network's dtype, so an overflow is named as one.
+    yd = to_device(backend, y, "y")
+    checked = yd[:, 0] if plan.squeeze else yd
+    limit = None if plan.kind == "labels" else dtype_limit(backend.xp, dtype)
+    raise_on(read_checks(target_checks(checked, plan)), n_outputs, dtype_limit=limit)
     return make_targets(yd, plan, dtype)
 
 
@@ -280,9 +370,9 @@ def prepare_weight(backend, sample_weight, m: int, dtype):
         shape = sample_weight.shape
     if len(shape) != 1 or shape[0] != m:
         raise ValueError(f"sample_weight must have shape ({m},) (one weight per sample), got {tuple(shape)}")
-    w = to_device(backend, sample_weight, "sample_weight", dtype)
-    raise_on(read_checks(weight_checks(w)))
-    return w
+    raw = _native(backend, sample_weight, "sample_weight")
+    raise_on(read_checks(weight_checks(raw)), dtype_limit=dtype_limit(backend.xp, dtype))
+    return to_device(backend, raw, "sample_weight", dtype)
 
 
 def describe_expected(classification: bool, n_outputs: int) -> str:
@@ -292,3 +382,95 @@ def describe_expected(classification: bool, n_outputs: int) -> str:
         return f"integer class labels 0..{k - 1} of shape (m,), or targets in [0, 1] of shape (m, {n_outputs})"
     return "float targets of shape (m,)" + (f" or (m, {n_outputs})" if n_outputs > 1 else "")
 
+
+
+# ---------------------------------------------------------------------------------------
+# pandas at the entry: converted on the host before the checks above (pandas stays optional;
+# it is recognised by its type's module, never imported here).
+
+
+def pandas_kind(value) -> str | None:
+    """``"frame"`` for a pandas DataFrame, ``"series"`` for a Series, None for anything else."""
+    if not (type(value).__module__ or "").startswith("pandas"):
+        return None
+    if hasattr(value, "columns") and hasattr(value, "to_numpy"):
+        return "frame"
+    if hasattr(value, "to_numpy") and getattr(value, "ndim", None) == 1:
+        return "series"
+    return None
+
+
+def feature_names(X) -> list | None:
+    """The column names of a DataFrame X when they are all strings (scikit-learn's rule), else None."""
+    if pandas_kind(X) != "frame":
+        return None
+    names = list(X.columns)
+    return names if names and all(isinstance(name, str) for name in names) else None
+
+
+def _column_message(actual: list, expected: list) -> str:
+    missing = [name for name in expected if name not in actual]
+    extra = [name for name in actual if name not in expected]
+    if not missing and not extra:
+        return (f"X has the columns the network was fitted on but in another order {actual!r}; "
+                f"they are never reordered silently: pass X[{list(expected)!r}]")
+    parts = ([f"missing {missing!r}"] if missing else []) + ([f"unexpected {extra!r}"] if extra else [])
+    return (f"X's columns differ from those the network was fitted on ({', '.join(parts)}); "
+            f"expected {list(expected)!r}")
+
+
+def host_features(X, expected_names=None):
+    """A pandas DataFrame -> NumPy float64 on the host (anything else is returned unchanged).
+
+    Parameters
+    ----------
+    X : pandas.DataFrame, shape (m, n_features), or any array
+    expected_names : list of str, optional
+        ``feature_names_in_`` of the network: a DataFrame must have exactly these
+        columns, in this order (a DataFrame is never reordered silently).
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (m, n_features), or ``X`` itself
+
+    Raises
+    ------
+    ValueError
+        For a Series, other columns than ``expected_names``, or a column that is not
+        numeric (each named).
+    """
+    kind = pandas_kind(X)
+    if kind is None:
+        return X
+    if kind == "series":
+        raise ValueError("X is a pandas Series; pass a DataFrame: X.to_frame() for one feature, "
+                         "X.to_frame().T for one sample")
+    if expected_names is not None and list(X.columns) != list(expected_names):
+        raise ValueError(_column_message(list(X.columns), list(expected_names)))
+    for column, dtype in X.dtypes.items():
+        if getattr(dtype, "kind", "O") not in "biuf":
+            raise ValueError(f"X column {column!r} is not numeric (dtype {dtype}); encode it as numbers first")
+    return X.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def host_targets(y):
+    """A pandas Series or DataFrame -> NumPy on the host (anything else is returned unchanged).
+
+    Numeric columns become int64/bool/float64 arrays (missing values as NaN, refused later
+    by the finite check); other Series (strings, categories, objects) become object arrays
+    of their values, as class labels.
+    """
+    kind = pandas_kind(y)
+    if kind is None:
+        return y
+    if kind == "frame":
+        return y.to_numpy(dtype=np.float64, na_value=np.nan)
+    dtype_kind = getattr(y.dtype, "kind", "O")
+    has_missing = bool(y.isna().any())
+    if dtype_kind in "biu" and not has_missing:
+        return y.to_numpy(dtype=np.bool_ if dtype_kind == "b" else np.int64)
+    if dtype_kind in "biuf":
+        return y.to_numpy(dtype=np.float64, na_value=np.nan)
+    if has_missing:
+        raise ValueError("y has missing labels (NaN/None); drop or fill those rows first")
+    return np.asarray(y.to_numpy(dtype=object))

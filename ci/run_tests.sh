@@ -53,3 +53,7 @@ echo "ci: jax, dask and threadpoolctl installed in $(( $(date +%s) - start )) s"
 export BPNET_XP_REQUIRE_BACKENDS="${BPNET_XP_REQUIRE_BACKENDS_CI:-numpy,array_api_strict,torch,jax,dask}"
 echo "ci: BPNET_XP_REQUIRE_BACKENDS=$BPNET_XP_REQUIRE_BACKENDS"
 run_stage "all backends required" "python -m pytest"
+
+# Stage 3: the documentation site (docs/*.md + the API reference from the docstrings),
+# warnings as errors.
+run_stage "documentation (sphinx -W)" "bash ci/build_docs.sh"

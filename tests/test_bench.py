@@ -89,7 +89,7 @@ def test_report_structure(quick_run):
                 "note", "threads", "section_seconds"):
         assert key in meta, key
     assert meta["command"].startswith("python scripts/bench ") and "--quick" in meta["command"]
-    assert set(meta["section_seconds"]) == {"w1", "w2", "w3", "mem"}
+    assert set(meta["section_seconds"]) == {"w1", "w2", "w3", "mem", "small"}
     assert data["matmul_ceiling"]["numpy"]["gflops"] > 0
 
     w1 = data["w1"]

@@ -236,6 +236,60 @@ def test_csv_reads_the_digits_file_like_load_digits(tmp_path):
     np.testing.assert_array_equal(y, y_ref)
 
 
+def test_csv_string_labels_with_and_without_header(tmp_path):
+    path = _write(tmp_path, "width,length,species\n5.1,3.5,setosa\n7.0, 3.2 ,versicolor\n6.3,3.3,virginica\n")
+    X, y = load_csv(path, target="species")
+    np.testing.assert_array_equal(X, [[5.1, 3.5], [7.0, 3.2], [6.3, 3.3]])
+    assert y.dtype.kind == "U" and y.tolist() == ["setosa", "versicolor", "virginica"]
+    # Without a header: the text column sits over text, so row 1 is data.
+    path = _write(tmp_path, "5.1,3.5,setosa\n7.0,3.2,versicolor\n")
+    X, y = load_csv(path)
+    assert X.shape == (2, 2) and y.tolist() == ["setosa", "versicolor"]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a,b\n1,x\n2,\n", r"row 3, column 2 \('b'\): an empty cell"),
+        ("a,b\n1,2\n2,3\n3,x\n", r"row 4, column 2 \('b'\): 'x' is not a number \(the other cells"),
+        ("a,b\n1,x\n2,y\nz,w\n", r"row 4, column 1 \('a'\): 'z' is not a number"),
+    ],
+)
+def test_csv_string_label_defects_name_row_and_column(tmp_path, text, message):
+    with pytest.raises(ValueError, match=message):
+        load_csv(_write(tmp_path, text))
+
+
+def _reference_table(text):
+    """The table as Python's csv module and float() read it: the independent reference."""
+    import csv as csv_module
+
+    rows = [[c.strip() for c in r] for r in csv_module.reader(io.StringIO(text)) if any(c.strip() for c in r)]
+    return np.array([[float(c) for c in r[:-1]] for r in rows]), [r[-1] for r in rows]
+
+
+@pytest.mark.parametrize("reader", ["pandas", "numpy"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64), min_size=3,
+                                 max_size=3), min_size=1, max_size=8),
+       labels=st.sampled_from(["int", "float", "names"]))
+def test_csv_fast_readers_equal_python_float(tmp_path, monkeypatch, reader, values, labels):
+    # Every digit of repr(float) must come back: the fast readers are correctly rounded.
+    if reader == "pandas":
+        pytest.importorskip("pandas")
+    else:
+        monkeypatch.setitem(__import__("sys").modules, "pandas", None)  # pandas absent: numpy reads
+    label = {"int": lambda i: str(i - 3), "float": lambda i: repr(i / 7), "names": lambda i: f"c{i % 3}"}[labels]
+    text = "".join(",".join(repr(v) for v in row) + f",{label(i)}\n" for i, row in enumerate(values))
+    path = tmp_path / "fast.csv"
+    path.write_text(text)
+    X, y = load_csv(path, header=False)
+    X_ref, cells = _reference_table(text)
+    np.testing.assert_array_equal(X, X_ref)
+    expected = [{"int": int, "float": float, "names": str}[labels](c) for c in cells]
+    assert y.tolist() == expected
+
+
 # ---------------------------------------------------------------------------------------
 # load_csv: malformed files
 
@@ -321,7 +375,8 @@ def test_csv_fuzz_only_value_error(tmp_path, content, target, header):
     if target is None:
         assert y is None
     else:
-        assert y.shape == (X.shape[0],) and np.all(np.isfinite(y))
+        assert y.shape == (X.shape[0],)
+        assert y.dtype.kind == "U" or np.all(np.isfinite(y))  # class names, or finite numbers
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -98,7 +98,7 @@ def test_loaded_network_predicts_like_a_numpy_reference(tmp_path, small_net):
     arrays, meta = _raw(path)
     Xs = (X - arrays["scaler_mean"]) / arrays["scaler_scale"]
     expected = reference_forward(arrays["theta"], meta["layer_sizes"], Xs)
-    np.testing.assert_allclose(loaded.predict_proba(loaded.scaler.transform(X)), expected, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(loaded.predict_proba(X), expected, rtol=1e-13, atol=0)  # the scaler is applied inside
     np.testing.assert_array_equal(loaded.classes, [10, 20, 30])
 
 
@@ -143,11 +143,13 @@ def test_numpy_model_loads_on_every_backend(tmp_path, backend, small_net):
         pytest.skip(f"{backend} has no float64")
     loaded = bp.load(path, backend=backend)
     assert loaded.backend.to_numpy(loaded.theta).tobytes() == np.asarray(net.theta).tobytes()
-    Xs = loaded.scaler.transform(X)
     arrays, meta = _raw(path)
     expected = reference_forward(arrays["theta"], meta["layer_sizes"], (X - arrays["scaler_mean"]) / arrays["scaler_scale"])
-    np.testing.assert_array_equal(loaded.predict(Xs), expected.argmax(axis=1))
-    np.testing.assert_allclose(loaded.predict_proba(Xs), expected, rtol=1e-12, atol=0)
+    # Raw inputs: the loaded model applies its scaler inside predict and predict_proba.
+    # predict returns the labels of net.classes ([10, 20, 30]) that output k stands for.
+    np.testing.assert_array_equal(loaded.predict(X), np.array([10, 20, 30])[expected.argmax(axis=1)])
+    np.testing.assert_array_equal(loaded.predict(X, encoded=True), expected.argmax(axis=1))
+    np.testing.assert_allclose(loaded.predict_proba(X), expected, rtol=1e-12, atol=0)
 
 
 def test_trained_digits_model_predicts_identically_on_strict_and_torch(tmp_path):
@@ -157,19 +159,19 @@ def test_trained_digits_model_predicts_identically_on_strict_and_torch(tmp_path)
     scaler = StandardScaler().fit(X)
     net = bp.MLP([64, 25, 10], l2=1.0, backend="numpy", dtype="float64", seed=0)
     net.scaler, net.classes = scaler, np.arange(10)
-    net.fit(scaler.transform(X), y, optimizer="lbfgs", max_iter=30)
+    net.fit(X, y, optimizer="lbfgs", max_iter=30)  # fit, predict and predict_proba apply net.scaler
     path = tmp_path / "digits.npz"
     net.save(path)
     Xs = scaler.transform(X)
-    expected_labels = np.asarray(net.predict(Xs))
+    expected_labels = np.asarray(net.predict(X))
     arrays, meta = _raw(path)
     reference = reference_forward(arrays["theta"], meta["layer_sizes"], Xs)
     np.testing.assert_array_equal(expected_labels, reference.argmax(axis=1))
     for name in ("array_api_strict", "torch"):
         make_backend(name)  # skips (or fails when required) if unavailable
         other = bp.load(path, backend=name)
-        np.testing.assert_array_equal(other.predict(Xs), expected_labels)
-        np.testing.assert_allclose(other.predict_proba(Xs), reference, rtol=1e-12, atol=1e-300)
+        np.testing.assert_array_equal(other.predict(X), expected_labels)
+        np.testing.assert_allclose(other.predict_proba(X), reference, rtol=1e-12, atol=1e-300)
 
 
 def test_load_can_change_dtype(tmp_path, small_net):

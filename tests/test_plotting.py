@@ -76,24 +76,28 @@ def test_loss_curve(tmp_path):
 def test_digit_grid(tmp_path, digits_like):
     _, images, labels, predictions = digits_like
     path = plotting.plot_digits(images, tmp_path / "digits.png", labels=labels, predictions=predictions,
-                                classes=["a", "b", "c"], n=20, columns=10)
+                                classes=["a", "b", "c"], n=20, columns=10, image_shape=(4, 4))
     # 10 columns of 0.85 in + 0.2; 2 rows of 0.95 in + 0.2
     _check_png(path, 0.85 * 10 + 0.2, 0.95 * 2 + 0.2)
-    with pytest.raises(ValueError, match="not a square image"):
+    with pytest.raises(ValueError, match="image_shape"):
         plotting.plot_digits(np.ones((3, 10)), tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="image_shape"):  # a square count alone is not images
+        plotting.plot_digits(images, tmp_path / "square.png")
     path = plotting.plot_digits(np.arange(30.0).reshape(3, 10), tmp_path / "rect.png", image_shape=(2, 5))
     assert path.exists()
 
 
 def test_hidden_weights(tmp_path, digits_like):
     net, *_ = digits_like
-    path = plotting.plot_hidden_weights(net, tmp_path / "weights.png")
+    path = plotting.plot_hidden_weights(net, tmp_path / "weights.png", image_shape=(4, 4))
     # 6 units -> 3 columns x 2 rows of 1.1 in, plus margins
     _check_png(path, 1.1 * 3 + 0.3, 1.1 * 2 + 0.6)
     with pytest.raises(ValueError, match="no hidden layer"):
         plotting.plot_hidden_weights(bp.MLP([16, 3], backend="numpy"), tmp_path / "x.png")
-    with pytest.raises(ValueError, match="not a square image"):
+    with pytest.raises(ValueError, match="image_shape"):
         plotting.plot_hidden_weights(bp.MLP([10, 4, 3], backend="numpy"), tmp_path / "x.png")
+    with pytest.raises(ValueError, match="does not hold"):
+        plotting.plot_hidden_weights(net, tmp_path / "x.png", image_shape=(3, 5))
 
 
 def test_hidden_weights_show_the_weights(tmp_path):
@@ -103,7 +107,7 @@ def test_hidden_weights_show_the_weights(tmp_path):
     theta = np.array(net.theta, copy=True)
     theta[:16] = np.tile([1.0, 1.0, -1.0, -1.0], 4)
     net.theta = theta
-    image = imread(plotting.plot_hidden_weights(net, tmp_path / "w.png"))[..., :3]
+    image = imread(plotting.plot_hidden_weights(net, tmp_path / "w.png", image_shape=(4, 4)))[..., :3]
     red = (image[..., 0] > 0.3) & (image[..., 2] < 0.15)
     blue = (image[..., 2] > 0.3) & (image[..., 0] < 0.15)
     assert red.any() and blue.any()
@@ -123,7 +127,8 @@ def test_plot_all_writes_four_pictures(tmp_path, digits_like):
     net, images, labels, predictions = digits_like
     history = History(loss=[1.0, 0.5, 0.3], val_loss=[1.1, 0.7, 0.5], optimizer="adam")
     out = tmp_path / "plots"
-    written = plotting.plot_all(out, net, history=history, images=images, labels=labels, predictions=predictions)
+    written = plotting.plot_all(out, net, history=history, images=images, labels=labels, predictions=predictions,
+                                image_shape=(4, 4))
     assert list(written) == ["loss", "digits", "hidden_weights", "confusion_matrix"]
     for path in written.values():
         assert path.parent == out
@@ -173,3 +178,57 @@ def test_plotting_never_uses_pyplot(tmp_path):
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_square_tabular_features_are_not_drawn_as_images(tmp_path):
+    # 4 tabular features (a square count) must not become 2x2 "images" without image_shape.
+    net = bp.MLP([4, 3, 3], backend="numpy", seed=0)
+    rows = np.random.default_rng(0).normal(size=(12, 4))
+    labels = np.arange(12) % 3
+    written = plotting.plot_all(tmp_path, net, images=rows, labels=labels, predictions=labels)
+    assert list(written) == ["confusion_matrix"]
+
+
+def test_the_bundled_digits_are_recognised_as_images(tmp_path):
+    from bpnet_xp.datasets import load_digits
+
+    X, y = load_digits()
+    assert plotting.bundled_image_shape(X[:50]) == (8, 8)
+    assert plotting.bundled_image_shape(X[:50] + 0.5) is None  # other 64-feature data: not images
+    net = bp.MLP([64, 4, 10], backend="numpy", seed=0)
+    written = plotting.plot_all(tmp_path, net, images=X[:40], labels=y[:40], predictions=y[:40])
+    assert list(written) == ["digits", "hidden_weights", "confusion_matrix"]
+
+
+def test_pictures_draw_into_a_given_axes_and_return_the_figure(digits_like):
+    from matplotlib.figure import Figure
+
+    net, images, labels, predictions = digits_like
+    fig = Figure()
+    left, right = fig.subplots(1, 2)
+    history = History(loss=[1.0, 0.5, 0.25], optimizer="adam")
+    assert plotting.plot_loss(history, ax=left) is fig
+    line = left.get_lines()[0]
+    np.testing.assert_array_equal(line.get_ydata(), [1.0, 0.5, 0.25])  # the curve drawn is the history
+    assert plotting.plot_confusion_matrix(np.eye(3, dtype=int) * 4, ax=right) is fig
+    grid = Figure()
+    assert plotting.plot_digits(images, ax=grid.add_subplot(), image_shape=(4, 4), n=6, columns=3) is grid
+    assert len(grid.axes) == 6  # the grid took the Axes' place
+    alone = plotting.plot_hidden_weights(net, image_shape=(4, 4))
+    assert isinstance(alone, Figure)
+    png = alone._repr_png_()  # what IPython shows inline
+    assert png.startswith(b"\x89PNG")
+
+
+def test_history_to_frame_and_plot():
+    pd = pytest.importorskip("pandas")
+    history = History(loss=[3.0, 2.0, 1.0], val_loss=[3.5, 2.5], time=[0.1, 0.2, 0.3], optimizer="cg")
+    frame = history.to_frame()
+    assert isinstance(frame, pd.DataFrame) and frame.index.name == "iteration"
+    assert list(frame.index) == [1, 2, 3]
+    np.testing.assert_array_equal(frame["loss"], [3.0, 2.0, 1.0])
+    np.testing.assert_array_equal(frame["val_loss"], [3.5, 2.5, np.nan])  # padded, not shifted
+    assert "val_score" not in frame.columns
+    assert History(loss=[1.0], time=[0.0], optimizer="adam").to_frame().index.name == "epoch"
+    fig = history.plot()
+    np.testing.assert_array_equal(fig.axes[0].get_lines()[0].get_ydata(), [3.0, 2.0, 1.0])

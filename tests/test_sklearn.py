@@ -245,7 +245,7 @@ def test_partial_fit_non_finite_loss_warns_and_rolls_back_as_fit_does():
     assert [w.filename for w in record if "non-finite loss" in str(w.message)] == [__file__]
     np.testing.assert_array_equal(np.asarray(reg.network_.theta), theta)
     assert reg.n_iter_ == 1 and len(reg.loss_curve_) == 1
-    assert reg.stop_reason_.startswith("non-finite loss")
+    assert reg.stop_reason_.startswith("diverged: non-finite loss")
     reg.set_params(learning_rate=0.1)
     reg.partial_fit(X, y)
     ref.partial_fit(X, y)  # Adam's second step (t = 2) from the first step's moments, in both
@@ -264,6 +264,135 @@ def test_partial_fit_needs_classes_first_and_only_stochastic_optimizers_have_it(
         clf.partial_fit(X[:3], np.array([0, 1, 7]))
     assert not hasattr(BPClassifier(optimizer="lbfgs"), "partial_fit")
     assert not hasattr(BPRegressor(optimizer="cg"), "partial_fit")
+
+
+# ---------------------------------------------------------------------------------------
+# scikit-learn's MLP semantics (its test_mlp.py), MLPClassifier/MLPRegressor as the reference.
+
+
+def _sklearn_stop_epoch(losses, tol, n_iter_no_change):
+    """The epoch after which scikit-learn's own convergence rule stops on these losses
+    (``MLPClassifier._update_no_improvement_count`` run on them), and its best_loss_."""
+    from sklearn.neural_network import MLPClassifier
+
+    ref = MLPClassifier(tol=tol, n_iter_no_change=n_iter_no_change)
+    ref.loss_curve_, ref.best_loss_, ref._no_improvement_count = [], np.inf, 0
+    for k, loss in enumerate(losses, start=1):
+        ref.loss_curve_.append(loss)
+        ref._update_no_improvement_count(False, None, None, None)
+        if ref._no_improvement_count > n_iter_no_change:
+            return k, ref.best_loss_
+    return None, ref.best_loss_
+
+
+@pytest.mark.parametrize("Estimator", [BPClassifier, BPRegressor])
+def test_convergence_rule_is_scikit_learns_and_keeps_the_last_parameters(Estimator):
+    X, y = _blobs(n=90)
+    params = dict(hidden_layer_sizes=(6,), optimizer="adam", learning_rate=0.01, tol=1e-2, n_iter_no_change=3,
+                  max_iter=300, random_state=0, backend="numpy")
+    est = Estimator(**params).fit(X, y)
+    stop, best_loss = _sklearn_stop_epoch(est.loss_curve_, 1e-2, 3)
+    assert stop is not None and stop == est.n_iter_ == len(est.loss_curve_) < 300
+    assert est.best_loss_ == best_loss and est.best_validation_score_ is None and est.validation_scores_ is None
+    assert est.stop_reason_ == "Training loss did not improve more than tol=0.010000 for 3 consecutive epochs."
+    # No rollback: the parameters are those after the last epoch, i.e. of a run of exactly
+    # n_iter_ epochs that never stops early.
+    plain = _fit_quietly(Estimator(**{**params, "n_iter_no_change": np.inf, "max_iter": est.n_iter_}), X, y)
+    np.testing.assert_array_equal(np.asarray(est.network_.theta), np.asarray(plain.network_.theta))
+
+
+def test_n_iter_no_change_inf_runs_every_epoch_as_scikit_learn():
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = _blobs(n=60)
+    for Estimator in (BPClassifier, MLPClassifier):
+        est = Estimator(hidden_layer_sizes=(4,), n_iter_no_change=np.inf, tol=10.0, max_iter=7, random_state=0)
+        with pytest.warns(ConvergenceWarning):
+            est.fit(X, y)
+        assert est.n_iter_ == 7
+
+
+def _sklearn_early_stopping(scores, tol, n_iter_no_change):
+    """scikit-learn's early-stopping rule written out from its source: (stop epoch, best epoch)."""
+    count, best, best_epoch = 0, -np.inf, 0
+    for k, score in enumerate(scores, start=1):
+        count = count + 1 if score < best + tol else 0
+        if score > best:
+            best, best_epoch = score, k
+        if count > n_iter_no_change:
+            return k, best_epoch
+    return None, best_epoch
+
+
+@pytest.mark.parametrize("Estimator", [BPClassifier, BPRegressor])
+def test_early_stopping_keeps_the_best_validation_score_as_scikit_learn(Estimator):
+    from sklearn.model_selection import train_test_split
+
+    X, y = _blobs(n=150)
+    est = Estimator(hidden_layer_sizes=(6,), optimizer="adam", learning_rate=0.01, early_stopping=True,
+                    validation_fraction=0.2, tol=1e-3, n_iter_no_change=4, max_iter=300, random_state=0,
+                    backend="numpy").fit(X, y)
+    assert est.best_loss_ is None  # as scikit-learn: the validation score is what is tracked
+    scores = est.validation_scores_
+    stop, best_epoch = _sklearn_early_stopping(scores, 1e-3, 4)
+    assert stop == est.n_iter_ == len(scores) < 300
+    assert est.best_validation_score_ == max(scores) == scores[best_epoch - 1]
+    # The kept parameters score best_validation_score_ on the held-out rows (scikit-learn's metric).
+    stratify = None if Estimator is BPRegressor else y
+    _, val = train_test_split(np.arange(150), test_size=0.2, random_state=0, stratify=stratify)
+    assert est.score(X[val], y[val]) == pytest.approx(est.best_validation_score_, rel=1e-6)
+    assert est.stop_reason_.startswith("Validation score did not improve more than tol=0.001000")
+
+
+def test_warm_start_with_other_classes_raises_as_scikit_learn():
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = _blobs(n=60, centers=2)
+    for Estimator in (BPClassifier, MLPClassifier):
+        est = _fit_quietly(Estimator(hidden_layer_sizes=(4,), warm_start=True, max_iter=5, random_state=0), X, y)
+        with pytest.raises(ValueError, match="warm_start can only be used where `y` has the same classes"):
+            est.fit(X, np.where(y == 1, 2, y))
+        _fit_quietly(est, X, 1 - y)  # the same classes: the fit goes on
+    # The output units were not reused for other classes: classes_ is still the first fit's.
+    np.testing.assert_array_equal(est.classes_, [0, 1])
+
+
+@pytest.mark.parametrize("Estimator", ["Classifier", "Regressor"])
+def test_partial_fit_after_an_early_stopping_fit_raises_as_scikit_learn(Estimator):
+    from sklearn import neural_network
+
+    X, y = _blobs(n=80)
+    ours = {"Classifier": BPClassifier, "Regressor": BPRegressor}[Estimator]
+    for est in (ours(hidden_layer_sizes=(4,), early_stopping=True, max_iter=5, random_state=0),
+                getattr(neural_network, f"MLP{Estimator}")(hidden_layer_sizes=(4,), early_stopping=True,
+                                                           max_iter=5, random_state=0)):
+        _fit_quietly(est, X, y)
+        with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
+            est.partial_fit(X, y)
+    # Without early stopping partial_fit goes on from the fitted network (scikit-learn 1.9
+    # fails there with a TypeError on best_loss_ = None; the loss tracking starts afresh).
+    est = _fit_quietly(ours(hidden_layer_sizes=(4,), early_stopping=True, max_iter=5, random_state=0), X, y)
+    est.set_params(early_stopping=False)
+    est.partial_fit(X, y)
+    assert est.n_iter_ == len(est.loss_curve_) and est.best_loss_ == est.loss_curve_[-1]
+
+
+@pytest.mark.parametrize("Estimator", ["Classifier", "Regressor"])
+def test_a_validation_split_of_one_sample_is_refused_as_scikit_learn(Estimator):
+    from sklearn import neural_network
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((10, 3))
+    y = (X[:, 0] > 0).astype(int) if Estimator == "Classifier" else X[:, 0]
+    ours = {"Classifier": BPClassifier, "Regressor": BPRegressor}[Estimator]
+    theirs = getattr(neural_network, f"MLP{Estimator}")
+    for est in (ours(early_stopping=True, validation_fraction=0.1, max_iter=5),
+                theirs(early_stopping=True, validation_fraction=0.1, max_iter=5)):
+        with pytest.raises(ValueError):  # 1 of 10 rows: too small (or fewer than the classes)
+            est.fit(X, y)
+    if Estimator == "Regressor":
+        with pytest.raises(ValueError, match="validation set is too small"):
+            ours(early_stopping=True, validation_fraction=0.1, max_iter=5).fit(X, y)
 
 
 # ---------------------------------------------------------------------------------------

@@ -25,7 +25,10 @@ from .. import metrics
 from ..metrics import confusion_counts as confusion_matrix
 from ..preprocessing import LabelEncoder, StandardScaler, train_test_split
 from . import report
-from .parser import DATASETS
+from .parser import DATASETS, LINE_SEARCH_OPTIMIZERS
+from .checkpoint import Checkpoint
+from .paths import refuse_overwriting_inputs, write_path
+from .task import choose_task
 
 __all__ = ["CommandError", "COMMANDS", "train", "evaluate", "predict", "gradcheck", "backends"]
 
@@ -139,9 +142,9 @@ def _check_plot_directory(plot: str) -> None:
 
 def _predictions(net, X) -> tuple[np.ndarray, np.ndarray]:
     """Host predictions (class indices or targets) and output activations for host inputs X."""
-    inputs = net.scaler.transform(X) if net.scaler is not None else X
-    activations = np.asarray(net.predict_proba(inputs), dtype=np.float64)
-    predicted = np.asarray(net.predict(inputs))
+    # net.predict and net.predict_proba apply the model's scaler themselves.
+    activations = np.asarray(net.predict_proba(X), dtype=np.float64)
+    predicted = np.asarray(net.predict(X, encoded=True))
     return predicted, activations
 
 
@@ -181,6 +184,7 @@ class _TrainingData:
     name: str
     source: dict
     task: str  # "classification" or "regression"
+    task_reason: str  # why: "--task regression", "auto: text labels", ...
     n_samples: int
     n_features: int
     classes: np.ndarray | None  # the original label values (classification)
@@ -215,21 +219,13 @@ class _Scores:
     predicted_test: np.ndarray | None
 
 
-def _decide_task(args, y) -> str:
-    if args.task != "auto":
-        return args.task
-    if args.loss in ("cross_entropy", "softmax_cross_entropy") or args.output == "softmax":
-        return "classification"
-    if args.loss == "mse":
-        return "regression"
-    return "classification" if np.asarray(y).dtype.kind in "biu" else "regression"
-
-
 def _check_targets(name: str, task: str, y: np.ndarray) -> tuple[LabelEncoder | None, np.ndarray]:
     """The label encoder (classification) and the targets, refused when they cannot serve the task."""
     if task != "classification":
         if y.dtype.kind not in "biuf":
-            raise CommandError(f"{name}: regression targets must be numbers")
+            example = np.asarray(y).reshape(-1)[0]
+            raise CommandError(f"{name}: regression targets must be numbers, the target column holds text "
+                               f"such as {str(example)!r} (use --task classification)")
         return None, y.astype(np.float64)
     if y.ndim != 1:
         raise CommandError(f"{name}: class labels must be one column, got targets of shape {y.shape}")
@@ -248,7 +244,10 @@ def _read_training_data(args, source: dict, defaults: dict) -> _TrainingData:
     name = _source_name(source)
     if y is None:
         raise CommandError(f"{name} has no targets to train on")
-    task = _decide_task(args, y)
+    choice = choose_task(y, args.task, args.loss, args.output)
+    if choice.doubt is not None:
+        warnings.warn(f"{name}: {choice.doubt}", UserWarning, stacklevel=2)
+    task = choice.task
     encoder, y = _check_targets(name, task, y)
     test_fraction = defaults["test_fraction"] if args.test_fraction is None else args.test_fraction
     stratified = False
@@ -262,7 +261,7 @@ def _read_training_data(args, source: dict, defaults: dict) -> _TrainingData:
         y_train = encoder.transform(y_train)
         y_test = None if y_test is None else encoder.transform(y_test)
     return _TrainingData(
-        name=name, source=source, task=task, n_samples=X.shape[0], n_features=X.shape[1],
+        name=name, source=source, task=task, task_reason=choice.reason, n_samples=X.shape[0], n_features=X.shape[1],
         classes=None if encoder is None else encoder.classes_, X_train=X_train, X_test=X_test,
         targets_train=y_train, targets_test=y_test, test_fraction=test_fraction, stratified=stratified,
         scaler=StandardScaler().fit(X_train) if standardize else None)
@@ -306,17 +305,30 @@ def _fit_batch_size(value):
     return "auto" if value is None else (None if value == "full" else value)
 
 
-def _fit(args, net: MLP, data: _TrainingData):
+def _validation_options(args) -> dict[str, Any]:
+    """--validation-fraction, --early-stopping and --verbose as fit's options."""
+    fraction = args.validation_fraction
+    if fraction is None and args.early_stopping:
+        fraction = 0.1  # early stopping never watches the test split: it would choose by it
+    options: dict[str, Any] = {"early_stopping": args.early_stopping, "verbose": args.verbose}
+    if fraction:
+        options["validation_fraction"] = fraction
+    return options
+
+
+def _fit(args, net: MLP, data: _TrainingData, tracker: Checkpoint | None = None):
     """Train; returns the History and the seconds it took."""
-    prepare = data.scaler.transform if data.scaler is not None else (lambda A: A)
     options: dict[str, Any] = {"max_iter": args.max_iter, "epochs": args.epochs,
                                "batch_size": _fit_batch_size(args.batch_size),
-                               "learning_rate": args.learning_rate, "progress": not args.quiet}
-    if args.plot is not None and data.X_test is not None:
+                               "learning_rate": args.learning_rate, "progress": not args.quiet,
+                               **_validation_options(args)}
+    if tracker is not None:
+        options["callbacks"] = [tracker]
+    if args.plot is not None and data.X_test is not None and "validation_fraction" not in options:
         # Only monitored, never used to choose anything: the loss curve's second line.
-        options["validation_data"] = (prepare(data.X_test), data.targets_test)
+        options["validation_data"] = (data.X_test, data.targets_test)  # net.fit applies net.scaler
     start = time.perf_counter()
-    history = net.fit(prepare(data.X_train), data.targets_train, optimizer=args.optimizer, **options)
+    history = net.fit(data.X_train, data.targets_train, optimizer=args.optimizer, **options)
     return history, time.perf_counter() - start
 
 
@@ -330,24 +342,60 @@ def _score_training(net: MLP, data: _TrainingData) -> _Scores:
                    predicted_train=predicted_train, predicted_test=predicted_test)
 
 
+def _model_record(args, data: _TrainingData, training: dict) -> dict:
+    """The metadata a model file keeps so 'evaluate' can re-create the data and the split."""
+    recorded_source = dict(data.source)
+    if "path" in recorded_source:  # so 'evaluate' finds it from any working directory
+        recorded_source["path"] = os.path.abspath(recorded_source["path"])
+    return {"data": recorded_source, "task": data.task,
+            "split": {"test_fraction": data.test_fraction, "seed": args.seed, "stratify": data.stratified},
+            "training": training}
+
+
+def _tracker(args, data: _TrainingData) -> Checkpoint | None:
+    """The callback that keeps the best parameters (for Ctrl-C) and writes --checkpoint files."""
+    if args.save is None and args.checkpoint is None:
+        return None
+
+    def record(kind: str, epoch: int, loss: float) -> dict:
+        return _model_record(args, data, {"optimizer": args.optimizer, "checkpoint": kind, "iterations": epoch,
+                                          "stop_reason": "checkpoint", "final_loss": _finite_or_none(loss)})
+
+    return Checkpoint(args.checkpoint, args.checkpoint_every, record)
+
+
+def _interrupted(args, console, net: MLP, tracker: Checkpoint | None) -> int:
+    """Ctrl-C during training: save the best finite parameters so far (with --save) and say so."""
+    if tracker is None or args.save is None:
+        raise KeyboardInterrupt  # nothing to keep: main says "interrupted"
+    if not tracker.restore_best(net):
+        console.result("interrupted before the first epoch ended: no model saved")
+        return 130
+    tracker.write(net)
+    record = tracker.record("best", tracker.best_epoch, tracker.best_loss)
+    record["training"]["stop_reason"] = "interrupted"
+    try:
+        save(net, write_path(args.save), metadata=record)
+    except OSError as exc:
+        raise CommandError(f"cannot save the model to {args.save}: {exc.strerror or exc}") from exc
+    unit = "iteration" if args.optimizer in LINE_SEARCH_OPTIMIZERS else "epoch"
+    console.result(f"interrupted after {tracker.last_epoch} {unit}s: saved the best parameters so far "
+                   f"({unit} {tracker.best_epoch}, loss {tracker.best_loss:.6g}) to {args.save}")
+    console.summary({"command": "train", "interrupted": True, "model": args.save,
+                     "best_iteration": tracker.best_epoch, "best_loss": tracker.best_loss})
+    return 130
+
+
 def _save_model(args, console, net: MLP, data: _TrainingData, outcome: dict, seconds: float) -> str | None:
     """Save with what 'evaluate' needs to re-create the data and the split; returns the path."""
     if args.save is None:
         return None
-    recorded_source = dict(data.source)
-    if "path" in recorded_source:  # so 'evaluate' finds it from any working directory
-        recorded_source["path"] = os.path.abspath(recorded_source["path"])
     scores = {key: value for key, value in outcome.items() if key.startswith(("train_", "test_"))}
-    record = {
-        "data": recorded_source,
-        "task": data.task,
-        "split": {"test_fraction": data.test_fraction, "seed": args.seed, "stratify": data.stratified},
-        "training": {"optimizer": args.optimizer, "iterations": outcome["iterations"],
-                     "stop_reason": outcome["stop_reason"], "final_loss": outcome["final_loss"],
-                     "seconds": seconds, **scores},
-    }
+    record = _model_record(args, data, {"optimizer": args.optimizer, "iterations": outcome["iterations"],
+                                        "stop_reason": outcome["stop_reason"],
+                                        "final_loss": outcome["final_loss"], "seconds": seconds, **scores})
     try:
-        save(net, args.save, metadata=record)
+        save(net, write_path(args.save), metadata=record)
     except OSError as exc:
         raise CommandError(f"cannot save the model to {args.save}: {exc.strerror or exc}") from exc
     report.saved_model(console, args.save)
@@ -382,25 +430,40 @@ def train(args, console: report.Console) -> int:
     Returns
     -------
     int
-        The exit status, 0.
+        The exit status: 0, or 1 when training diverged (then no model is saved, so a
+        diverged model never replaces a file).
     """
     _check_writable(args.save, args.plot)
     source = _source_from_args(args, required=True)
+    refuse_overwriting_inputs("--save", args.save, {"the training data": source.get("path")}, CommandError)
+    refuse_overwriting_inputs("--checkpoint", args.checkpoint, {"the training data": source.get("path")},
+                              CommandError)
+    if args.verbose and args.json:
+        raise CommandError("--verbose prints lines on standard output, which --json keeps for its one line")
     defaults = _DATASET_DEFAULTS.get(source["source"], _DATASET_DEFAULTS[None])
     data = _read_training_data(args, source, defaults)
     settings = _network_settings(args, data, defaults)
     net = _build_network(args, data, settings)
     report.training_plan(console, args, data, net, settings)
-    history, seconds = _fit(args, net, data)
+    tracker = _tracker(args, data)
+    try:
+        history, seconds = _fit(args, net, data, tracker)
+    except KeyboardInterrupt:
+        return _interrupted(args, console, net, tracker)
     scores = _score_training(net, data)
     final_loss = history.loss[-1] if history.loss else float("nan")
     report.training_outcome(console, args, history, seconds, final_loss, scores)
     outcome = {f"train_{scores.metric}": scores.train, f"test_{scores.metric}": scores.test,
                "final_loss": _finite_or_none(final_loss), "iterations": history.n_iter,
                "stop_reason": history.stop_reason, "seconds": round(seconds, 4)}
-    saved = _save_model(args, console, net, data, outcome, seconds)
+    diverged = history.stop_reason.startswith("diverged")
+    saved = None if diverged else _save_model(args, console, net, data, outcome, seconds)
     plots = _plot_training(args, console, net, history, data, scores)
-    report.training_summary(console, args, data, net, settings.sizes, outcome, saved, plots)
+    report.training_summary(console, args, data, net, settings.sizes, {**outcome, "diverged": diverged}, saved,
+                            plots)
+    if diverged:
+        report.training_diverged(args.save)
+        return 1
     return 0
 
 
@@ -529,6 +592,8 @@ def predict(args, console: report.Console) -> int:
     """
     if args.json and args.output == "-":
         raise CommandError("--json needs --output FILE: the predictions would share standard output")
+    refuse_overwriting_inputs("--output", args.output, {"the model": args.model, "the input": args.csv or args.npz},
+                              CommandError)
     net = load(args.model, backend=args.backend, device=args.device)
     X, where = _read_prediction_inputs(args)
     _check_features(net, X, where, args.model)

@@ -235,6 +235,16 @@ def _add_train_optimisation(train: argparse.ArgumentParser) -> None:
                               help="mini-batch rows for sgd/adam, or 'full' (default: min(200, m); full for gd)")
     optimisation.add_argument("--learning-rate", type=_positive_float, default=None, metavar="RATE",
                               help="step size for gd/sgd/adam (default: 0.1 gd, 0.01 sgd, 0.001 adam)")
+    optimisation.add_argument("--validation-fraction", type=_fraction, default=None, metavar="FRACTION",
+                              help="hold this fraction of the training split out as validation data, watched "
+                                   "on the progress bar and by --early-stopping (default: none; 0.1 with "
+                                   "--early-stopping)")
+    optimisation.add_argument("--early-stopping", action="store_true",
+                              help="stop when the validation loss has not improved by 1e-4 for 10 epochs "
+                                   "(iterations) and keep the best parameters")
+    optimisation.add_argument("--verbose", type=_positive_int, nargs="?", const=1, default=0, metavar="N",
+                              help="print the loss (and validation loss and score) every N epochs or "
+                                   "iterations (default N: 1)")
 
 
 def _add_train_preparation(train: argparse.ArgumentParser) -> None:
@@ -251,7 +261,14 @@ def _add_train_preparation(train: argparse.ArgumentParser) -> None:
 def _add_train_output(train: argparse.ArgumentParser) -> None:
     output = train.add_argument_group("output")
     output.add_argument("--save", metavar="MODEL", default=None,
-                        help="save the trained model (.npz, written atomically)")
+                        help="save the trained model (.npz, written atomically); on Ctrl-C, the best "
+                             "parameters so far")
+    output.add_argument("--checkpoint", metavar="PATH", default=None,
+                        help="while training, write the last parameters to PATH and the best ones to "
+                             "PATH's .best sibling (run.npz -> run.best.npz), atomically, every "
+                             "--checkpoint-every epochs")
+    output.add_argument("--checkpoint-every", type=_positive_int, default=10, metavar="K",
+                        help="epochs (iterations) between checkpoints (default: 10)")
     _add_shared(output, "--plot",
                 help="write loss.png, digits.png, hidden_weights.png, confusion_matrix.png into DIR")
     _add_shared(output, "--json", help="print one JSON summary line on stdout instead of text")

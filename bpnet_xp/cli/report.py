@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,10 +20,12 @@ import numpy as np
 
 from ..io import atomic_write
 from ..plotting import plot_all
-from .parser import LINE_SEARCH_OPTIMIZERS
+from .parser import LINE_SEARCH_OPTIMIZERS, PROGRAM_NAME
+from .paths import write_path
 
 __all__ = [
-    "Console", "single_line", "percent", "format_score", "class_names", "saved_model", "plots_written",
+    "Console", "single_line", "percent", "format_score", "format_number", "class_names", "saved_model",
+    "plots_written", "training_diverged",
     "write_plots",
     "training_plan", "training_outcome", "training_summary",
     "evaluation_context", "classification_report", "regression_report", "class_report_lines",
@@ -78,11 +81,19 @@ def percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f} %"
 
 
+def format_number(value: float, decimals: int = 4) -> str:
+    """``value`` with ``decimals`` decimals, or in %g form (as many significant digits) when
+    fixed point would be long: a diverged model's R^2 of -3e299 is never 300 digits."""
+    if math.isfinite(value) and abs(value) < 1e4:
+        return f"{value:.{decimals}f}"
+    return f"{value:.{decimals}g}"
+
+
 def format_score(metric: str, value: float | None) -> str:
-    """A score for the text output: accuracy in percent, R^2 with four decimals, ``"-"`` for none."""
+    """A score for the text output: accuracy in percent, R^2 with four decimals (bounded), ``"-"`` for none."""
     if metric == "accuracy":
         return percent(value)
-    return "-" if value is None else f"{value:.4f}"
+    return "-" if value is None else format_number(value)
 
 
 def class_names(net) -> list[str]:
@@ -104,6 +115,13 @@ def _plot_paths(plots: dict[str, Path]) -> list[str]:
 def saved_model(console: Console, path: str) -> None:
     """Where the model was saved."""
     console.info(f"saved:     {path}")
+
+
+def training_diverged(save_path: str | None) -> None:
+    """The error line of a diverged ``train`` (on stderr, also with --json and --quiet)."""
+    kept = f"; the model was not saved, {save_path} is left as it was" if save_path else ""
+    print(f"{PROGRAM_NAME}: error: training diverged (the warning above says how){kept}", file=sys.stderr,
+          flush=True)
 
 
 def plots_written(console: Console, plots: dict[str, Path]) -> None:
@@ -135,6 +153,7 @@ def training_plan(console: Console, args, data, net, settings) -> None:
         split_text = f"all {data.n_samples} for training, no test split"
     console.info(f"data:      {data.name}: {data.n_samples} samples, {data.n_features} features, {what}; "
                  f"{split_text}")
+    console.info(f"task:      {data.task} ({data.task_reason})")
     console.info(f"network:   {_layers(settings.sizes)} {net.activation} -> {net.output}, {net.loss_name}, "
                  f"l2={settings.l2:g}, {net.n_parameters} parameters, {args.dtype} on {net.backend.name} "
                  f"({net.backend.device})"
@@ -194,7 +213,7 @@ def classification_report(console: Console, accuracy: float, matrix: np.ndarray,
 
 def regression_report(console: Console, r2: float, mse: float, mae: float) -> None:
     """R^2 and the mean squared and absolute errors."""
-    console.result(f"R^2: {r2:.4f}")
+    console.result(f"R^2: {format_number(r2)}")
     console.result(f"mean squared error: {mse:.6g}")
     console.result(f"mean absolute error: {mae:.6g}")
 
@@ -245,7 +264,7 @@ def confusion_matrix_lines(matrix: np.ndarray, names: list[str]) -> list[str]:
     list of str
         A header line of predicted classes, then one line per true class.
     """
-    cell = max(4, max(len(n) for n in names), len(str(int(matrix.max(initial=0)))) + 1)
+    cell = max(4, max(len(n) for n in names) + 1, len(str(int(matrix.max(initial=0)))) + 1)
     corner = "true\\pred"
     head = max(len(corner), max(len(n) for n in names))
     lines = [f"{corner:>{head}} " + "".join(f"{n:>{cell}}" for n in names)]
@@ -312,7 +331,7 @@ def write_predictions(console: Console, output: str, columns: list[str], rows: l
         write(sys.stdout)
         sys.stdout.flush()
         return
-    with atomic_write(output, "w", encoding="utf-8", newline="") as handle:
+    with atomic_write(write_path(output), "w", encoding="utf-8", newline="") as handle:
         write(handle)
     console.info(f"wrote {len(rows)} predictions to {output}")
 

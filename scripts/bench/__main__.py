@@ -22,7 +22,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # ``python scripts/bench``: import this folder as the package ``bench``
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench import common, memory, w1, w2, w3  # noqa: E402
+from bench import common, memory, small, trainers, w1, w2, w3  # noqa: E402
 from bench.common import (DEFAULT_RESULTS, ROOT, WORKLOADS, Config, backend_label, importable,  # noqa: E402
                           machine_info, parse_backends, set_threads, threads_report, torch_cuda)
 from bench.workers import Workers, job_child  # noqa: E402
@@ -139,7 +139,10 @@ def _run(cfg, argv, json_path, results_dir, log, started, backends, pool: Worker
     sections = {"w1": lambda: w1.run_w1(cfg, backends, pool, ceilings, out, say),
                 "w2": lambda: w2.run_w2(cfg, backends, pool, out, say),
                 "w3": lambda: w3.run_w3(cfg, backends, pool, ceilings, out, say),
-                "mem": lambda: memory.run_memory(cfg, backends, pool, out, say)}
+                "mem": lambda: memory.run_memory(cfg, backends, pool, out, say),
+                "small": lambda: small.run_small(cfg, backends, pool, out, say),
+                # Opt-in (--workloads trainers): second-order trainers vs scipy, in this process.
+                "trainers": lambda: trainers.run_trainers(cfg, backends, pool, out, say)}
     meta["section_seconds"] = {}
     for name, section in sections.items():
         if name in cfg.workloads:
@@ -195,9 +198,10 @@ def parse_args(argv: list[str]):
 
 def config_from(args) -> Config:
     workloads = tuple(w.strip().lower() for w in args.workloads.split(",") if w.strip())
-    unknown = sorted(set(workloads) - set(WORKLOADS))
+    known = (*WORKLOADS, "trainers")  # "trainers" runs only when named
+    unknown = sorted(set(workloads) - set(known))
     if unknown:
-        raise SystemExit(f"unknown workload(s) {unknown}; choose from {list(WORKLOADS)}")
+        raise SystemExit(f"unknown workload(s) {unknown}; choose from {list(known)}")
     overrides: dict = {"workloads": workloads, "seed": args.seed, "w3_force_cpu": args.w3_force_cpu,
                        "in_process": args.in_process}
     if args.backends:

@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
 import bpnet_xp as bp  # noqa: E402
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-WORKLOADS = ("w1", "w2", "w3", "mem")
+WORKLOADS = ("w1", "w2", "w3", "mem", "small")
 DEFAULT_RESULTS = ROOT / "benchmarks" / "results"
 
 # The targets of issue 5 ("Must show"), printed beside the measured values.
