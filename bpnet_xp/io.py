@@ -107,18 +107,13 @@ def atomic_write(path, mode: str = "wb", **open_options) -> Iterator[Any]:
         raise IsADirectoryError(f"cannot write {str(target)!r}: it is a directory")
     _remove_stale_temporaries(directory, target.name)
     # The writer's pid in the name says, at the next save, whether its writer is gone.
-    with _terminate_as_exception():
-        # SIGTERM waits while the file is created and locked, so that it always lands inside
-        # the block that removes the file (the handler raises once it is unblocked there).
-        blocked = _block_sigterm(True)
-        try:
-            fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed: "a writer is alive"
-        except BaseException:
-            _block_sigterm(False, blocked)
-            raise
-        yield from _write_and_replace(fd, Path(tmp_name), target, mode, open_options, blocked)
+    with _terminate_as_exception() as guard:
+        # The guard is disarmed while the file is created and locked: a SIGTERM then waits and
+        # is raised inside the block that removes the file (guard.arm() there).
+        fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed: "a writer is alive"
+        yield from _write_and_replace(fd, Path(tmp_name), target, mode, open_options, guard)
     _fsync_directory(directory)
 
 
@@ -126,25 +121,55 @@ class _Terminated(BaseException):
     """SIGTERM during a save, raised so that the temporary file is removed first."""
 
 
+class _TerminationGuard:
+    """Turns SIGTERM into :class:`_Terminated` only while armed; a SIGTERM that comes while
+    disarmed (creating the file, or outside the guarded block) waits until it can be acted on
+    safely, so the signal can never escape between two statements that clean up."""
+
+    def __init__(self):
+        self.armed = False
+        self.pending = False
+
+    def handler(self, signum, frame):
+        if self.armed:
+            self.armed = False
+            raise _Terminated()
+        self.pending = True
+
+    def arm(self) -> None:
+        """From here on SIGTERM raises; one that waited raises now."""
+        self.armed = True
+        if self.pending:
+            self.pending, self.armed = False, False
+            raise _Terminated()
+
+    def disarm(self) -> None:
+        self.armed = False
+
+
 @contextlib.contextmanager
 def _terminate_as_exception():
-    """While the body runs, SIGTERM raises :class:`_Terminated`; afterwards the signal is
-    delivered again to the handler that was there before (by default: the process ends)."""
+    """While the body runs, SIGTERM raises :class:`_Terminated` where the guard is armed;
+    afterwards the signal is delivered again to the handler that was there before (by default:
+    the process ends).  Yields the guard (None where handlers cannot be set)."""
     if (threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGTERM) == signal.SIG_IGN):
-        yield  # handlers can only be set from the main thread; an ignored SIGTERM stays ignored
+        yield None  # handlers can only be set from the main thread; an ignored SIGTERM stays ignored
         return
-    def handler(signum, frame):
-        raise _Terminated()
-    previous = signal.signal(signal.SIGTERM, handler)
+    guard = _TerminationGuard()
+    previous = signal.signal(signal.SIGTERM, guard.handler)
+    terminated = False
     try:
-        yield
+        yield guard
     except _Terminated:
-        signal.signal(signal.SIGTERM, previous)
-        signal.raise_signal(signal.SIGTERM)
-        raise  # the previous handler returned: report the interrupted save
+        terminated = True
     finally:
+        guard.disarm()
         signal.signal(signal.SIGTERM, previous)
+        if terminated or guard.pending:
+            signal.raise_signal(signal.SIGTERM)
+    if terminated:
+        raise _Terminated()  # the previous handler returned: report the interrupted save
 
 
 def _unlocked(path: str) -> bool | None:
@@ -195,22 +220,11 @@ def _remove_stale_temporaries(directory: Path, name: str) -> None:
                     os.unlink(entry.path)
 
 
-def _block_sigterm(block: bool, was_blocked: bool = True) -> bool:
-    """Block SIGTERM (returns whether this call blocked it), or unblock it if we blocked it."""
-    if not hasattr(signal, "pthread_sigmask"):
-        return False
-    if block:
-        before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-        return signal.SIGTERM not in before
-    if was_blocked:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    return False
-
-
-def _write_and_replace(fd: int, tmp: Path, target: Path, mode: str, open_options: dict, blocked: bool = False):
+def _write_and_replace(fd: int, tmp: Path, target: Path, mode: str, open_options: dict, guard=None):
     """The body of :func:`atomic_write`: a generator that yields the open file once."""
     try:
-        _block_sigterm(False, blocked)  # a SIGTERM that waited is raised here, inside the cleanup
+        if guard is not None:
+            guard.arm()  # a SIGTERM that waited is raised here, inside the cleanup
         try:
             permissions = target.stat().st_mode & 0o7777
         except FileNotFoundError:
