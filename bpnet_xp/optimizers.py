@@ -27,7 +27,7 @@ from array_api_compat import array_namespace
 
 from .backend import inplace_namespace
 from .config import STOCHASTIC, optimizer_names
-from .schedules import constant
+from .schedules import constant, positive_number
 
 __all__ = [
     "Optimizer",
@@ -323,7 +323,7 @@ def adam(learning_rate: Any = 1e-3, beta1: float = 0.9, beta2: float = 0.999, ep
     for name, beta in (("beta1", beta1), ("beta2", beta2)):
         if not (0 <= beta < 1):
             raise ValueError(f"{name} must be in [0, 1), got {beta!r}")
-    epsilon = _positive("epsilon", epsilon)
+    epsilon = positive_number("epsilon", epsilon)
 
     def init(theta) -> AdamState:
         xp = array_namespace(theta)
@@ -375,16 +375,6 @@ class _AdamKernel(NamedTuple):
         updates = ops.fresh(grad)
         updates = ops.divide(ops.multiply(mu, negative_alpha, into=updates), denominator, into=updates)
         return updates, AdamState(state.count + 1, mu, nu)
-
-
-def _positive(name: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from None
-    if not math.isfinite(number) or number <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return number
 
 
 # The implementation of each stochastic name of the registry (bpnet_xp.config.OPTIMIZERS).

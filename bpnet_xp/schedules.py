@@ -16,6 +16,7 @@ import math
 from typing import Any, Callable, NamedTuple
 
 __all__ = [
+    "positive_number",
     "Schedule",
     "constant",
     "inverse_scaling",
@@ -31,7 +32,8 @@ __all__ = [
 Schedule = Callable[[int], float]
 
 
-def _positive(name: str, value: Any) -> float:
+def positive_number(name: str, value: Any) -> float:
+    """``value`` as a positive finite float, or a ValueError naming ``name`` (every hyperparameter check)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -60,7 +62,7 @@ def constant(learning_rate: float) -> Schedule:
     callable
         ``schedule(count) -> float``.
     """
-    rate = _positive("learning_rate", learning_rate)
+    rate = positive_number("learning_rate", learning_rate)
 
     def schedule(count: int) -> float:
         _count(count)
@@ -87,7 +89,7 @@ def inverse_scaling(learning_rate: float, power: float = 0.5) -> Schedule:
     callable
         ``schedule(count) -> float``.
     """
-    rate = _positive("learning_rate", learning_rate)
+    rate = positive_number("learning_rate", learning_rate)
     exponent = float(power)
     if not math.isfinite(exponent) or exponent < 0:
         raise ValueError(f"power must be a finite number >= 0, got {power!r}")
@@ -115,7 +117,7 @@ def step_decay(learning_rate: float, factor: float = 0.5, every: int = 10) -> Sc
     callable
         ``schedule(count) -> float``.
     """
-    rate = _positive("learning_rate", learning_rate)
+    rate = positive_number("learning_rate", learning_rate)
     multiplier = float(factor)
     if not (0 < multiplier <= 1):
         raise ValueError(f"factor must be in (0, 1], got {factor!r}")
@@ -239,7 +241,7 @@ def plateau(factor: float = 0.5, patience: int = 5, min_lr: float = 1e-6, learni
     min_lr = float(min_lr)
     if not math.isfinite(min_lr) or min_lr < 0:
         raise ValueError(f"min_lr must be a finite number >= 0, got {min_lr!r}")
-    floor = min_lr / _positive("learning_rate", learning_rate)
+    floor = min_lr / positive_number("learning_rate", learning_rate)
     threshold = float(threshold)
     if not math.isfinite(threshold) or threshold < 0:
         raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
