@@ -90,24 +90,66 @@ _SCHEDULE_ALIASES = {None: "constant", "invscaling": "inverse_scaling"}  # sciki
 
 
 def optimizer_names(family: str | None = None) -> tuple:
-    """Registered optimizer names, all or those of one family ("stochastic", "full batch")."""
+    """Registered optimizer names, all or those of one family.
+
+    Parameters
+    ----------
+    family : {None, "stochastic", "full batch"}
+        None: every name.
+
+    Returns
+    -------
+    tuple of str
+        In registry order.
+    """
     return tuple(name for name, info in OPTIMIZERS.items() if family is None or info.family == family)
 
 
 def optimizer_info(name: str) -> OptimizerInfo:
-    """The registry entry of ``name``; ValueError for an unknown name."""
+    """The registry entry of ``name``; ValueError for an unknown name.
+
+    Parameters
+    ----------
+    name : str
+        An optimizer name.
+
+    Returns
+    -------
+    OptimizerInfo
+        Its family, unit, default batch size and hyperparameters.
+    """
     if not isinstance(name, str) or name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose one of {list(OPTIMIZERS)}")
     return OPTIMIZERS[name]
 
 
 def is_stochastic(name: str) -> bool:
-    """True for an optimizer that runs epochs of mini-batch updates."""
+    """True for an optimizer that runs epochs of mini-batch updates.
+
+    Parameters
+    ----------
+    name : str
+        An optimizer name (ValueError when unknown).
+
+    Returns
+    -------
+    bool
+    """
     return optimizer_info(name).family == STOCHASTIC
 
 
 def is_full_batch(name: str) -> bool:
-    """True for an optimizer that runs full-batch solver iterations."""
+    """True for an optimizer that runs full-batch solver iterations.
+
+    Parameters
+    ----------
+    name : str
+        An optimizer name (ValueError when unknown).
+
+    Returns
+    -------
+    bool
+    """
     return optimizer_info(name).family == FULL_BATCH
 
 
@@ -120,6 +162,19 @@ class FitOptions(NamedTuple):
     :func:`bpnet_xp.sources.batch_rows`); ``callbacks`` a tuple of callables; ``seed``
     an int, a ``numpy.random.Generator`` or None.  ``validation_data`` and
     ``sample_weight`` are kept as given (they are data, checked when moved to the device).
+
+    Attributes
+    ----------
+    optimizer : str
+        A name of :data:`OPTIMIZERS`.
+    epochs, max_iter, batch_size, learning_rate, momentum, nesterov, beta1, beta2, schedule : Any
+        As :func:`bpnet_xp.training.fit` (checked).
+    validation_fraction, validation_data, early_stopping, patience, tol, gtol, ftol, memory : Any
+        As :func:`bpnet_xp.training.fit` (checked).
+    shuffle, seed, callbacks, verbose, progress, sample_weight, split_every : Any
+        As :func:`bpnet_xp.training.fit` and :func:`fit_options` (checked).
+    mu, mu_dec, mu_inc, mu_max, goal, min_grad, max_fail, max_parameters, curvature : Any
+        The second-order trainers' options, as :func:`fit_options`.
     """
 
     optimizer: str
@@ -160,10 +215,17 @@ class FitOptions(NamedTuple):
 
     @property
     def info(self) -> OptimizerInfo:
+        """The registry entry (:data:`OPTIMIZERS`) of ``optimizer``."""
         return OPTIMIZERS[self.optimizer]
 
     def hyperparameters(self) -> dict:
-        """The keyword arguments of the optimizer's factory, besides ``learning_rate``."""
+        """The keyword arguments of the optimizer's factory, besides ``learning_rate``.
+
+        Returns
+        -------
+        dict
+            ``{name: value}`` for the optimizer's hyperparameters (momentum, beta1, ...).
+        """
         return {name: getattr(self, name) for name in self.info.hyperparameters}
 
 
@@ -208,7 +270,7 @@ def fit_options(
 
     Parameters
     ----------
-    optimizer, epochs, ..., sample_weight
+    optimizer, epochs, max_iter, batch_size, learning_rate, momentum, nesterov, beta1, beta2, schedule, validation_fraction, validation_data, early_stopping, patience, tol, gtol, ftol, memory, shuffle, seed, callbacks, verbose, progress, sample_weight
         As :func:`bpnet_xp.training.fit`.
     split_every : int
         Fan-in (>= 2) of the tree reduction of Dask full-batch evaluations.

@@ -148,6 +148,28 @@ def data_product(spec: NetworkSpec, theta, X, Y, v, weight=None, *, gauss_newton
 
     Sums over row blocks add up exactly (the Dask objective reduces them over chunks);
     :func:`hessian_vector_product` divides by m and adds the penalty's l2/m on the weights.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The network's layer sizes, activations, loss and l2.
+    theta : array, shape (n_parameters,)
+        The parameters.
+    X : array, shape (m, n_inputs)
+        Inputs.
+    Y : array, shape (m, n_outputs)
+        Targets, one-hot for classification.
+    v : array, shape (n_parameters,)
+        The direction, in theta's layout.
+    weight : array, shape (m,), optional
+        Per-sample weights, as :func:`bpnet_xp.network.loss_and_grad`.
+    gauss_newton : bool
+        G v instead of H v.
+
+    Returns
+    -------
+    array, shape (n_parameters,)
+        The summed product.
     """
     if tuple(v.shape) != (spec.n_parameters,):
         raise ValueError(f"v must have shape ({spec.n_parameters},), got {tuple(v.shape)}")
@@ -161,7 +183,24 @@ def data_product(spec: NetworkSpec, theta, X, Y, v, weight=None, *, gauss_newton
 
 
 def finish_product(spec: NetworkSpec, product_sum, v, total):
-    """Summed data product -> the product of the mean loss plus the L2 penalty's (l2/total) M v."""
+    """Summed data product -> the product of the mean loss plus the L2 penalty's (l2/total) M v.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        Gives l2 and which entries are weights (M).
+    product_sum : array, shape (n_parameters,)
+        :func:`data_product` summed over all the rows.
+    v : array, shape (n_parameters,)
+        The direction.
+    total : int, float or 0-d array
+        Rows, or the total sample weight.
+
+    Returns
+    -------
+    array, shape (n_parameters,)
+        The product of J's Hessian (or Gauss-Newton matrix) with v.
+    """
     product = product_sum / total
     if spec.l2 == 0:
         return product
@@ -203,14 +242,46 @@ def hessian_vector_product(spec: NetworkSpec, theta, X, Y, v, weight=None):
 def gauss_newton_vector_product(spec: NetworkSpec, theta, X, Y, v, weight=None):
     """The Gauss-Newton matrix G (Schraudolph 2002) times v; G is positive semi-definite.
 
-    Same parameters and result as :func:`hessian_vector_product`; the L2 penalty's
-    Hessian (l2/m on the weights) is added, as it is in H.
+    The L2 penalty's Hessian (l2/m on the weights) is added, as it is in H.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The network's layer sizes, activations, loss and l2.
+    theta : array, shape (n_parameters,)
+        The parameters.
+    X : array, shape (m, n_inputs)
+        Inputs.
+    Y : array, shape (m, n_outputs)
+        Targets, one-hot for classification.
+    v : array, shape (n_parameters,)
+        The direction, in theta's layout.
+    weight : array, shape (m,), optional
+        Per-sample weights, as :func:`bpnet_xp.network.loss_and_grad`.
+
+    Returns
+    -------
+    array, shape (n_parameters,)
+        G v, in theta's layout, namespace and device.
     """
     return _product(spec, theta, X, Y, v, weight, gauss_newton=True)
 
 
 def weight_mask(spec: NetworkSpec, like):
-    """1 on the entries of theta that the L2 penalty touches (weights), 0 on biases."""
+    """1 on the entries of theta that the L2 penalty touches (weights), 0 on biases.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The layer shapes.
+    like : array, shape (n_parameters,)
+        Gives the namespace, dtype and device.
+
+    Returns
+    -------
+    array, shape (n_parameters,)
+        The 0/1 mask.
+    """
     xp = array_namespace(like)
     parts = []
     for ((n_in, n_out), _), _ in zip(spec.shapes, spec.offsets):
@@ -269,7 +340,22 @@ def residual_jacobian(spec: NetworkSpec, theta, X):
 
 
 def jacobian_bytes(spec: NetworkSpec, rows: int, itemsize: int = 8) -> int:
-    """Bytes of one chunk of J (rows x n_outputs x P) plus J^T J (P x P): what lm holds."""
+    """Bytes of one chunk of J (rows x n_outputs x P) plus J^T J (P x P): what lm holds.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        Gives P and the outputs.
+    rows : int
+        Rows per chunk of J.
+    itemsize : int
+        Bytes per number (8: float64).
+
+    Returns
+    -------
+    int
+        The bytes.
+    """
     P = spec.n_parameters
     return itemsize * (rows * spec.layer_sizes[-1] * P + P * P + 2 * P)
 
@@ -311,7 +397,22 @@ def normal_equations(spec: NetworkSpec, theta, X, Y, *, chunk_rows: int = 1024):
 
 
 def outputs(spec: NetworkSpec, theta, X):
-    """The network's output activations a (m, K), for the residuals e = a - y."""
+    """The network's output activations a (m, K), for the residuals e = a - y.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The network.
+    theta : array, shape (n_parameters,)
+        The parameters.
+    X : array, shape (m, n_inputs)
+        Inputs.
+
+    Returns
+    -------
+    array, shape (m, n_outputs)
+        The output activations.
+    """
     return forward(spec, theta, X)[1]
 
 
@@ -322,6 +423,20 @@ class CurvatureObjective:
     possibly compiled :func:`bpnet_xp.network.loss_and_grad`); it also offers
     :meth:`hessian_vector_product`, :meth:`gauss_newton_vector_product` and
     :meth:`normal_equations`, all on the same (X, Y, weight).
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The network.
+    X : array, shape (m, n_inputs)
+        Inputs on the device.
+    Y : array, shape (m, n_outputs)
+        Targets on the device.
+    weight : array, shape (m,), optional
+        Per-sample weights.
+    objective : callable, optional
+        ``objective(spec, theta, X, Y[, weight]) -> (loss, grad)`` (default
+        :func:`bpnet_xp.network.loss_and_grad`).
     """
 
     def __init__(self, spec: NetworkSpec, X, Y, weight=None, objective=None):
@@ -334,18 +449,69 @@ class CurvatureObjective:
         return self.objective(self.spec, theta, self.X, self.Y, *extra)
 
     def hessian_vector_product(self, theta, v):
+        """H v of J on this data (:func:`hessian_vector_product`).
+
+        Parameters
+        ----------
+        theta : array, shape (n_parameters,)
+            The parameters.
+        v : array, shape (n_parameters,)
+            The direction.
+
+        Returns
+        -------
+        array, shape (n_parameters,)
+            H v.
+        """
         return hessian_vector_product(self.spec, theta, self.X, self.Y, v, self.weight)
 
     def gauss_newton_vector_product(self, theta, v):
+        """G v of J on this data (:func:`gauss_newton_vector_product`).
+
+        Parameters
+        ----------
+        theta : array, shape (n_parameters,)
+            The parameters.
+        v : array, shape (n_parameters,)
+            The direction.
+
+        Returns
+        -------
+        array, shape (n_parameters,)
+            G v.
+        """
         return gauss_newton_vector_product(self.spec, theta, self.X, self.Y, v, self.weight)
 
     def sum_of_squares(self, theta):
-        """sum_ik (a_ik - y_ik)^2 at theta (mse), a 0-d array: one forward pass."""
+        """sum_ik (a_ik - y_ik)^2 at theta (mse), a 0-d array: one forward pass.
+
+        Parameters
+        ----------
+        theta : array, shape (n_parameters,)
+            The parameters.
+
+        Returns
+        -------
+        0-d array
+            The sum of squared residuals.
+        """
         xp = array_namespace(theta)
         e = outputs(self.spec, theta, self.X) - self.Y
         return xp.sum(e * e)
 
     def normal_equations(self, theta):
+        """:func:`normal_equations` on this data (no sample weights: "lm"/"br" refuse them).
+
+        Parameters
+        ----------
+        theta : array, shape (n_parameters,)
+            The parameters.
+
+        Returns
+        -------
+        sse, JTJ, JTe : arrays
+            Shapes (), (n_parameters, n_parameters), (n_parameters,).
+        """
         if self.weight is not None:
             raise ValueError("'lm' and 'br' do not take sample_weight yet; use 'newton' or 'scg'")
         return normal_equations(self.spec, theta, self.X, self.Y)

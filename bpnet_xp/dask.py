@@ -259,7 +259,7 @@ class DaskObjective:
         self.n_outputs = int(spec.layer_sizes[-1] if n_outputs is None else n_outputs)
         self.classification = bool(spec.loss.classification if classification is None else classification)
         if isinstance(split_every, bool) or not isinstance(split_every, (int, np.integer)) or split_every < 2:
-            raise ValueError(f"split_every must be an integer >= 2, got {split_every!r}")
+            raise ValueError(f"split_every must be an integer >= 2, got {validation.plain(split_every)!r}")
         self.split_every = int(split_every)
         X = _check_features(X, spec.layer_sizes[0])
         host_y = y is not None and not is_dask_array(y)
@@ -272,12 +272,30 @@ class DaskObjective:
         self.n_samples = int(X.shape[0])
         self.n_chunks = len(X.chunks[0])
         self.n_evaluations = 0
+        self._checked = None  # the computed checks, read again for theta's dtype (_check_cast)
         if validate:
             import dask
 
             checks.update(validation.feature_checks(X))
             (values,) = dask.compute(checks)  # one pass over the data, scalars back
             validation.raise_on(values, self.n_outputs)
+            self._checked = {name: float(value) for name, value in values.items()}
+        self._cast_checked: set = set()
+
+    def _check_cast(self, theta) -> None:
+        """Refuse, naming the overflow, data that do not fit the dtype of ``theta``.
+
+        Each block is cast to theta's dtype on its worker, and theta's dtype is known
+        only at the first evaluation: the extremes computed at construction are compared
+        with it then (no second pass over the data), once per dtype.
+        """
+        dtype = str(theta.dtype)
+        if self._checked is None or dtype in self._cast_checked:
+            return
+        xp = array_namespace(theta)
+        if xp.isdtype(theta.dtype, "real floating"):
+            validation.raise_on(self._checked, self.n_outputs, dtype_limit=validation.dtype_limit(xp, theta.dtype))
+        self._cast_checked.add(dtype)
 
     # -- the graph of one evaluation ------------------------------------------------------
     def _reduce(self, function, theta, width: int):
@@ -285,6 +303,7 @@ class DaskObjective:
         import dask
         import dask.array as da
 
+        self._check_cast(theta)
         theta_host = np.asarray(to_numpy(theta))
         client = current_client()
         theta_ref = _theta_reference(theta_host, client)
@@ -411,7 +430,7 @@ def predict_dask(net, X, what: str = "predict"):
     from dask.base import tokenize
 
     if what not in ("predict", "proba"):
-        raise ValueError(f"what must be 'predict' or 'proba', got {what!r}")
+        raise ValueError(f"what must be 'predict' or 'proba', got {validation.plain(what)!r}")
     if not is_dask_array(X):
         raise ValueError(f"X must be a dask array, got {type(X).__module__}.{type(X).__name__}")
     X = _check_features(X, net.n_inputs)
@@ -505,7 +524,7 @@ def make_dask_classification(n_samples: int = 1_000_000, n_features: int = 100, 
     da = _require_dask()
     for name, value in (("n_samples", n_samples), ("n_features", n_features), ("chunk_rows", chunk_rows)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            raise ValueError(f"{name} must be a positive integer, got {validation.plain(value)!r}")
     rows = tuple(min(chunk_rows, n_samples - start) for start in range(0, n_samples, chunk_rows))
     X = da.map_blocks(_synthetic_block, rows=rows, n_features=n_features, seed=seed, value_dtype=np.dtype(dtype),
                       chunks=(rows, (n_features,)), dtype=np.dtype(dtype), meta=np.empty((0, 0), dtype=dtype),

@@ -22,6 +22,13 @@ __all__ = ["INITIALIZERS", "classic", "glorot", "he", "initial_parameters", "get
 def classic(rng: np.random.Generator, fan_in: int, fan_out: int):
     """The classic BP-exercise initialisation: W and b uniform in +-sqrt(6 / (fan_in + fan_out)).
 
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The host generator (seeded by the network).
+    fan_in, fan_out : int
+        Units feeding the layer and units of the layer.
+
     Returns
     -------
     W : ndarray, shape (fan_in, fan_out)
@@ -34,13 +41,39 @@ def classic(rng: np.random.Generator, fan_in: int, fan_out: int):
 
 
 def glorot(rng: np.random.Generator, fan_in: int, fan_out: int):
-    """Glorot/Xavier uniform: W uniform in +-sqrt(6 / (fan_in + fan_out)), b = 0."""
+    """Glorot/Xavier uniform: W uniform in +-sqrt(6 / (fan_in + fan_out)), b = 0.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The host generator (seeded by the network).
+    fan_in, fan_out : int
+        Units feeding the layer and units of the layer.
+
+    Returns
+    -------
+    W : ndarray, shape (fan_in, fan_out)
+    b : ndarray, shape (fan_out,)
+    """
     bound = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-bound, bound, size=(fan_in, fan_out)), np.zeros(fan_out)
 
 
 def he(rng: np.random.Generator, fan_in: int, fan_out: int):
-    """He/Kaiming normal for ReLU layers: W ~ N(0, 2 / fan_in), b = 0."""
+    """He/Kaiming normal for ReLU layers: W ~ N(0, 2 / fan_in), b = 0.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The host generator (seeded by the network).
+    fan_in, fan_out : int
+        Units feeding the layer and units of the layer.
+
+    Returns
+    -------
+    W : ndarray, shape (fan_in, fan_out)
+    b : ndarray, shape (fan_out,)
+    """
     return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out)), np.zeros(fan_out)
 
 
@@ -48,7 +81,25 @@ INITIALIZERS: dict[str, Callable] = {"classic": classic, "glorot": glorot, "he":
 
 
 def get_initializer(name: str | Callable, activation: str = "sigmoid") -> Callable:
-    """Look an initializer up; ``"auto"`` is He for ReLU networks, the classic one otherwise."""
+    """Look an initializer up; ``"auto"`` is He for ReLU networks, the classic one otherwise.
+
+    Parameters
+    ----------
+    name : {"auto", "classic", "glorot", "he"} or callable
+        A callable is returned as it is.
+    activation : str
+        The hidden activation, for ``"auto"``.
+
+    Returns
+    -------
+    callable
+        ``init(rng, fan_in, fan_out) -> (W, b)``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
     if callable(name):
         return name
     if name == "auto":
@@ -61,6 +112,16 @@ def get_initializer(name: str | Callable, activation: str = "sigmoid") -> Callab
 
 def check_seed(seed):
     """``seed`` if it is None, a non-negative integer or a Generator; else a clear error.
+
+    Parameters
+    ----------
+    seed : None, int or numpy.random.Generator
+        What the user gave.
+
+    Returns
+    -------
+    None, int or numpy.random.Generator
+        ``seed``, unchanged.
 
     Raises
     ------

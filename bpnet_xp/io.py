@@ -4,9 +4,10 @@ An ordinary ``numpy.load(path, allow_pickle=False)`` archive (nothing pickled):
 ``theta`` (host, the network's dtype: bit-identical round trips, any backend),
 optional ``scaler_mean``/``scaler_scale`` and ``classes``, and ``metadata`` (UTF-8
 JSON: format and version, layers, activation, output, loss, l2, dtype, init, seed,
-backend, device, user metadata).  Writes go to a temporary file that is fsync-ed and
-renamed over the target.  :func:`read_model` checks every entry against the others;
-``bpnet_xp.load`` (in :mod:`bpnet_xp.model`) builds the network.  See docs/saving.md.
+backend, device, the DataFrame column names ``feature_names`` (issue 13), user
+metadata).  Writes go to a temporary file that is fsync-ed and renamed over the target.
+:func:`read_model` checks every entry against the others; ``bpnet_xp.load`` (in
+:mod:`bpnet_xp.model`) builds the network.  See docs/saving.md.
 """
 
 from __future__ import annotations
@@ -39,13 +40,17 @@ __all__ = ["save", "read_model", "SavedModel", "read_metadata", "atomic_write", 
 
 #: The ``format`` value every bpnet_xp model file carries.
 FORMAT_NAME = "bpnet_xp.MLP"
-#: The newest file format this version reads and the one it writes.
+#: The newest file format this version reads and the one it writes.  ``feature_names`` (issue 13)
+#: is an optional key, absent from older files (read as None) and ignored by older loaders,
+#: which check only the keys they know: it needs no new version, which those loaders would refuse.
 FORMAT_VERSION = 1
 
 _METADATA_KEY = "metadata"
 #: The largest metadata (UTF-8 JSON bytes) and the deepest nesting written or read.
 MAX_METADATA_BYTES = 1 << 20
 MAX_METADATA_DEPTH = 32
+#: The longest feature (column) name written or read, in characters.
+MAX_FEATURE_NAME_CHARS = 1024
 # A temporary file of a writer that died without its pid (older versions) is removed
 # by the next save only after this many seconds (it may belong to a live writer).
 _STALE_SECONDS = 3600
@@ -87,7 +92,8 @@ def atomic_write(path, mode: str = "wb", **open_options) -> Iterator[Any]:
     Parameters
     ----------
     path : str or os.PathLike
-        The file to (re)place.
+        The file to (re)place; a symbolic link is followed (its target is replaced,
+        the link kept).
     mode : {"wb", "w"}
         Binary or text.
     **open_options
@@ -100,6 +106,10 @@ def atomic_write(path, mode: str = "wb", **open_options) -> Iterator[Any]:
     if mode not in ("wb", "w"):
         raise ValueError(f"mode must be 'wb' or 'w', got {mode!r}")
     target = Path(os.fspath(path))
+    if target.is_symlink():
+        # Replace the file the link names, and keep the link: os.replace on the link's own
+        # name would put a regular file in its place and leave the old target stale.
+        target = Path(os.path.realpath(target))
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise FileNotFoundError(f"cannot write {str(target)!r}: directory {str(directory)!r} does not exist")
@@ -282,6 +292,15 @@ def _host_classes(classes: Any) -> np.ndarray:
     return arr
 
 
+def _json_feature_names(names: Any) -> list | None:
+    """``net.feature_names_in_`` as a JSON list (checked by :func:`_check_feature_names`)."""
+    if names is None:
+        return None
+    if isinstance(names, str) or not hasattr(names, "__len__"):
+        raise ValueError(f"net.feature_names_in_ must be a list of strings, got {type(names).__name__}")
+    return list(names.tolist() if isinstance(names, np.ndarray) else names)
+
+
 def save(net, path, *, metadata: dict | None = None) -> None:
     """Save a network to ``path`` as ``.npz`` arrays plus JSON metadata, atomically.
 
@@ -335,6 +354,7 @@ def save(net, path, *, metadata: dict | None = None) -> None:
         "device": str(net.backend.device),
         "has_scaler": scaler is not None,
         "classes_dtype": None if classes is None else arrays["classes"].dtype.str,
+        "feature_names": _json_feature_names(getattr(net, "feature_names_in_", None)),
         "user": metadata or {},
     }
     name = os.fspath(path)
@@ -499,7 +519,26 @@ def _parse_metadata(name: str, arrays: dict[str, np.ndarray]) -> dict:
         raise ValueError(f"{name!r} has malformed metadata: layer_sizes is {sizes!r}")
     if meta["dtype"] not in ("float32", "float64"):
         raise ValueError(f"{name!r} has malformed metadata: dtype is {meta['dtype']!r}")
+    _check_feature_names(name, meta.get("feature_names"), sizes[0])
     return meta
+
+
+def _check_feature_names(name: str, names: Any, n_inputs: int) -> None:
+    """None, or exactly ``n_inputs`` strings of at most MAX_FEATURE_NAME_CHARS characters each."""
+    if names is None:
+        return
+    if not isinstance(names, list):
+        raise ValueError(f"{name!r} has malformed metadata: feature_names must be a list of strings or null, "
+                         f"got {type(names).__name__}")
+    if len(names) != n_inputs:
+        raise ValueError(f"{name!r} is inconsistent: feature_names has {len(names)} names but the network "
+                         f"has {n_inputs} inputs")
+    for i, feature in enumerate(names):
+        if not isinstance(feature, str):
+            raise ValueError(f"{name!r} has malformed metadata: feature_names[{i}] is {feature!r}, not a string")
+        if len(feature) > MAX_FEATURE_NAME_CHARS:
+            raise ValueError(f"{name!r} has malformed metadata: feature_names[{i}] has {len(feature)} characters, "
+                             f"more than the {MAX_FEATURE_NAME_CHARS} a feature name may have")
 
 
 def read_metadata(path) -> dict:
@@ -511,7 +550,9 @@ def read_metadata(path) -> dict:
         Keys ``format``, ``format_version``, ``library_version``, ``layer_sizes``,
         ``activation``, ``output``, ``loss``, ``l2``, ``dtype``, ``init``, ``seed``,
         ``backend``, ``device`` (what it was trained on), ``has_scaler``,
-        ``classes_dtype`` and ``user`` (the extra metadata given to :func:`save`).
+        ``classes_dtype``, ``feature_names`` (the DataFrame column names the network was
+        fitted on, or None; absent from files of older versions) and ``user`` (the extra
+        metadata given to :func:`save`).
     """
     name = os.fspath(path)
     return _parse_metadata(name, _read_arrays(path))

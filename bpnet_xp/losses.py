@@ -24,11 +24,15 @@ class Loss(NamedTuple):
     ----------
     name : str
     value : callable
-        ``value(z, a, y, weight=None) -> 0-d array``: the loss summed over all samples
-        and outputs, from the output pre-activations ``z``, activations ``a`` (both
-        (m, K)) and targets ``y`` (m, K).  ``weight``, an array of shape (m, 1) (or
-        None: every weight 1), multiplies each sample's per-element terms before the
-        sum, giving sum_i w_i sum_k L_ik.
+        ``value(z, a, y, weight=None, *, xp=None, total=None) -> 0-d array``: the loss
+        summed over all samples and outputs, from the output pre-activations ``z``,
+        activations ``a`` (both (m, K)) and targets ``y`` (m, K).  ``weight``, an array
+        of shape (m, 1) (or None: every weight 1), multiplies each sample's per-element
+        terms before the sum, giving sum_i w_i sum_k L_ik.  ``xp`` is the array
+        namespace (looked up when absent) and ``total(x)`` the sum of all elements
+        (default ``xp.sum``): the step plan of :func:`bpnet_xp.network.batch_plan` binds
+        both once per fit, the second to the native library's reduction (the same
+        operation without NumPy's Python wrapper).
     gradient : callable
         ``gradient(a, y) -> dL/da`` (m, K), used for non-canonical output activations.
     canonical_output : str
@@ -48,18 +52,22 @@ class Loss(NamedTuple):
 
 
 # -- cross-entropy on sigmoid outputs (the classic cost) ---------------------------------
-def _weighted_sum(xp, terms, weight):
+def _weighted_sum(xp, terms, weight, total=None):
     """sum of ``terms`` (m, K), each row multiplied by its weight (m, 1) first."""
+    total = xp.sum if total is None else total
     if weight is None:
-        return xp.sum(terms)
-    return xp.sum(terms * weight)
+        return total(terms)
+    return total(terms * weight)
 
 
-def cross_entropy_value(z, a, y, weight=None):
+def cross_entropy_value(z, a, y, weight=None, *, xp=None, total=None):
     # -[y log s(z) + (1 - y) log(1 - s(z))] = softplus(z) - y z, because
     # log s(z) = -softplus(-z), log(1 - s(z)) = -softplus(z), softplus(-z) = softplus(z) - z.
-    xp = array_namespace(z)
-    return _weighted_sum(xp, xp.logaddexp(xp.zeros_like(z), z) - y * z, weight)
+    # softplus(z) = logaddexp(0, z) with the Python scalar 0.0 (array API 2024.12): the same
+    # values as with a zeros array (NumPy, array-api-strict, PyTorch, JAX and Dask take it),
+    # without allocating one; stable for any z (log1p(exp(-|z|)) + max(z, 0) inside).
+    xp = array_namespace(z) if xp is None else xp
+    return _weighted_sum(xp, xp.logaddexp(0.0, z) - y * z, weight, total)
 
 
 def cross_entropy_gradient(a, y):
@@ -67,9 +75,9 @@ def cross_entropy_gradient(a, y):
 
 
 # -- softmax cross-entropy ---------------------------------------------------------------
-def softmax_cross_entropy_value(z, a, y, weight=None):
-    xp = array_namespace(z)
-    return -_weighted_sum(xp, y * log_softmax(z), weight)
+def softmax_cross_entropy_value(z, a, y, weight=None, *, xp=None, total=None):
+    xp = array_namespace(z) if xp is None else xp
+    return -_weighted_sum(xp, y * log_softmax(z, xp=xp), weight, total)
 
 
 def softmax_cross_entropy_gradient(a, y):  # pragma: no cover - softmax is always canonical
@@ -77,10 +85,10 @@ def softmax_cross_entropy_gradient(a, y):  # pragma: no cover - softmax is alway
 
 
 # -- mean squared error, with the 1/(2m) convention --------------------------------------
-def mse_value(z, a, y, weight=None):
-    xp = array_namespace(a)
+def mse_value(z, a, y, weight=None, *, xp=None, total=None):
+    xp = array_namespace(a) if xp is None else xp
     r = a - y
-    return 0.5 * _weighted_sum(xp, r * r, weight)
+    return 0.5 * _weighted_sum(xp, r * r, weight, total)
 
 
 def mse_gradient(a, y):

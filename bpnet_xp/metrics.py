@@ -21,6 +21,7 @@ __all__ = [
     "r2_from_sums",
     "regression_sums",
     "network_score",
+    "output_score",
     "confusion_counts",
 ]
 
@@ -129,7 +130,18 @@ def r2_score(Y, A, weight=None):
 
 
 def regression_sums(Y, A):
-    """Per-output running sums [ss_res, sum y, sum y^2] of one block, each shape (K,)."""
+    """Per-output running sums [ss_res, sum y, sum y^2] of one block, each shape (K,).
+
+    Parameters
+    ----------
+    Y, A : array, shape (m, K)
+        Targets and predictions of the block.
+
+    Returns
+    -------
+    ss_res, sum_y, sum_y2 : arrays, shape (K,)
+        Summed over the blocks on the host, they give R^2 (:func:`r2_from_sums`).
+    """
     xp = array_namespace(Y, A)
     return xp.sum((Y - A) ** 2, axis=0), xp.sum(Y, axis=0), xp.sum(Y * Y, axis=0)
 
@@ -173,6 +185,32 @@ def network_score(spec: NetworkSpec, theta, X, Y, weight=None):
     0-d array
     """
     _, A = forward(spec, theta, X)
+    return output_score(spec, A, Y, weight)
+
+
+def output_score(spec: NetworkSpec, A, Y, weight=None):
+    """Accuracy (classification losses) or R^2 (regression) of output activations already computed.
+
+    What :func:`network_score` scores after its forward pass; a caller that computes
+    the outputs block by block (sparse inputs densified a block at a time) concatenates
+    them and scores here.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        Says whether the loss is a classification loss.
+    A : array, shape (m, n_outputs)
+        Output activations.
+    Y : array, shape (m, n_outputs)
+        Targets as the loss sees them (one-hot rows or a 0/1 column for classifiers).
+    weight : array, shape (m,), optional
+        Sample weights.
+
+    Returns
+    -------
+    0-d array
+        The score.
+    """
     if spec.loss.classification:
         return accuracy(decide(A), decide(Y), weight, A.dtype)
     return r2_score(Y, A, weight)

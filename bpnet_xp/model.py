@@ -8,7 +8,6 @@ files in :mod:`bpnet_xp.io`.
 from __future__ import annotations
 
 import math
-import pickle
 from typing import Any
 
 import numpy as np
@@ -16,12 +15,16 @@ from array_api_compat import array_namespace
 from array_api_compat import device as array_device
 
 from . import backend as _backend
-from . import curvature, dask, io, metrics, training, validation
+from . import metrics, validation
 from .activations import get_activation
 from .initializers import initial_parameters
 from .losses import check_pair, get_loss
 from .network import NetworkSpec, forward, loss_and_grad, loss_value, unpack
-from .preprocessing import LabelEncoder
+
+# training (solvers, optimizers, sources), dask, curvature, io (tempfile, zipfile, json),
+# preprocessing and pickle are imported inside the methods that use them: building an MLP
+# and evaluating its loss need none of them, and `import bpnet_xp` should stay cheap
+# (issue 15 item 6; scripts/bench/imports.py measures it).
 
 __all__ = ["MLP", "Summary", "load"]
 
@@ -215,6 +218,8 @@ class MLP:
         default_device = _backend.get_backend(self.backend.name).device
         device = None if self.backend.device == default_device else self.backend.device
         try:
+            import pickle
+
             pickle.dumps(device)
         except Exception:
             device = str(device)  # a device object that cannot be pickled travels by name
@@ -388,6 +393,8 @@ class MLP:
         if (not self.is_classifier or not isinstance(y, np.ndarray) or y.dtype.kind in "biuf"
                 or y.ndim != 1):
             return y
+        from .preprocessing import LabelEncoder
+
         encoder = LabelEncoder()
         if self.classes is None:
             if not fitting:
@@ -470,6 +477,8 @@ class MLP:
         """
         Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
         t = self._theta if theta is None else self._to_device(theta, "theta")
+        from . import curvature
+
         return curvature.hessian_vector_product(self.spec, t, Xd, Y, self._to_device(v, "v"), w)
 
     def gauss_newton_vector_product(self, X, y, v, theta=None, sample_weight=None):
@@ -479,6 +488,8 @@ class MLP:
         """
         Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
         t = self._theta if theta is None else self._to_device(theta, "theta")
+        from . import curvature
+
         return curvature.gauss_newton_vector_product(self.spec, t, Xd, Y, self._to_device(v, "v"), w)
 
     def loss(self, X, y, theta=None, sample_weight=None) -> float:
@@ -502,6 +513,8 @@ class MLP:
         """
         if _backend.is_dask_array(X) and sample_weight is None:
             t = self._theta if theta is None else self._theta_argument(theta)
+            from . import dask  # Dask input only
+
             return dask.DaskObjective(self.spec, self.preprocess(X), y).loss_and_score(t)[0]
         Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
         t = self._theta if theta is None else self._theta_argument(theta)
@@ -535,6 +548,8 @@ class MLP:
             input.
         """
         if _backend.is_dask_array(X):
+            from . import dask  # Dask input only
+
             return dask.predict_dask(self, self.preprocess(X), "proba")
         return self._return_like(validation.host_features(X), self.forward(X))
 
@@ -562,6 +577,8 @@ class MLP:
             backend for backend input, a lazy Dask array for Dask input.
         """
         if _backend.is_dask_array(X):
+            from . import dask  # Dask input only
+
             predicted = dask.predict_dask(self, self.preprocess(X), "predict")
         else:
             predicted = self._return_like(validation.host_features(X), self._predict_device(X))
@@ -593,6 +610,8 @@ class MLP:
         """
         if _backend.is_dask_array(X) and sample_weight is None:
             # Chunk-wise sums and one reduction; X is never gathered on the client.
+            from . import dask  # Dask input only
+
             return dask.DaskObjective(self.spec, self.preprocess(X), y).loss_and_score(self._theta)[1]
         Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
         return float(metrics.network_score(self.spec, self._theta, Xd, Y, w))
@@ -627,12 +646,16 @@ class MLP:
             X_val, y_val, *rest = options["validation_data"]
             options["validation_data"] = (self.preprocess(X_val), self.encode_labels(y_val),
                                           *(validation.host_targets(w) for w in rest))
+        from . import training
+
         history = training.fit(self, X, y, optimizer=optimizer, **options)
         self._trained = True
         return history
 
     def save(self, path, *, metadata: dict | None = None) -> None:
         """Save to ``path`` (.npz arrays + JSON metadata), atomically; see :func:`bpnet_xp.io.save`."""
+        from . import io
+
         io.save(self, path, metadata=metadata)
 
     def copy(self, backend=None, device=None, dtype=None) -> "MLP":
@@ -674,7 +697,7 @@ def load(path, backend: Any = "auto", device: Any = None, dtype: str | None = No
     Returns
     -------
     MLP
-        With ``classes`` and ``scaler`` restored when they were saved.
+        With ``classes``, ``scaler`` and ``feature_names_in_`` restored when they were saved.
 
     Raises
     ------
@@ -686,6 +709,8 @@ def load(path, backend: Any = "auto", device: Any = None, dtype: str | None = No
     BackendUnavailableError
         If the backend or device cannot be used here (a subclass of ValueError).
     """
+    from . import io
+
     saved = io.read_model(path, _n_classes)
     meta, name = saved.metadata, str(path)
     try:
@@ -700,6 +725,8 @@ def load(path, backend: Any = "auto", device: Any = None, dtype: str | None = No
         raise ValueError(f"{name!r} describes a network that cannot be built: {exc}") from None
     net.theta = saved.theta
     net.scaler, net.classes = saved.scaler, saved.classes
+    # Checked by io (n_inputs strings of bounded length); None for files without them.
+    net.feature_names_in_ = meta.get("feature_names")
     net._trained = True
     return net
 

@@ -16,6 +16,7 @@ activations of a layer (``A0 = X``), ``Z = A @ W + b`` the pre-activations, and
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import NamedTuple
 
 from array_api_compat import array_namespace
@@ -299,11 +300,47 @@ def loss_value(spec: NetworkSpec, theta, X, Y, weight=None):
 # The step plan: what a training loop resolves once per fit instead of once per step.
 
 
-class _Layout(NamedTuple):
-    """Where each layer's (W, b) lives in theta, as plain Python ints."""
+class _Kernels(NamedTuple):
+    """The spec's functions with the namespace (and the native sum) bound once per fit."""
 
-    shapes: tuple  # ((n_in, n_out), ...)
-    offsets: tuple  # ((start of W, start of b, end of b), ...)
+    hidden: object  # z -> a, written into the fresh z where the activation can (else a new array)
+    hidden_function: object  # z -> a, new array (when ``hidden`` returned None)
+    derivative: object  # a -> da/dz
+    output: object  # z -> a of the output layer (z is kept: the loss reads the logits)
+    value: object  # (z, a, y[, w]) -> summed loss
+    delta: object  # (a, y) -> dL/dz, None for the canonical pair (exactly a - y)
+
+
+def _bind(fn, **names):
+    """``fn`` with those of the keywords ``names`` that its signature has bound.
+
+    The registry's functions take ``xp`` (and the losses ``total``); a user's own
+    :class:`~bpnet_xp.activations.Activation` or :class:`~bpnet_xp.losses.Loss` that does
+    not is called as it is.
+    """
+    if fn is None:
+        return None
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return fn
+    given = {key: value for key, value in names.items() if key in parameters}
+    return functools.partial(fn, **given) if given else fn
+
+
+def _kernels(spec: NetworkSpec, xp, total) -> _Kernels:
+    activation, output, loss = spec.activation, spec.output, spec.loss
+    function = _bind(activation.function, xp=xp)
+    hidden = function if activation.inplace is None else _bind(activation.inplace, xp=xp)
+    delta = None
+    if output.name != loss.canonical_output:
+        gradient, slope = loss.gradient, _bind(output.derivative, xp=xp)
+
+        def delta(a, y):
+            return gradient(a, y) * slope(a)  # output_delta's chain rule
+
+    return _Kernels(hidden, function, _bind(activation.derivative, xp=xp), _bind(output.function, xp=xp),
+                    _bind(loss.value, xp=xp, total=total), delta)
 
 
 def batch_plan(spec: NetworkSpec, theta, m_total):
@@ -311,10 +348,13 @@ def batch_plan(spec: NetworkSpec, theta, m_total):
 
     :func:`bpnet_xp.sources.batch_loss_and_grad` with the gradient written into one
     buffer, on the libraries that write in place (NumPy, CuPy, PyTorch): the namespace,
-    the native library, the (dW, db) views of the buffer, the kernels of the spec and the
-    penalty's scale are looked up here, once, so that a step of a small network (batch 1,
-    64-25-10) is the arithmetic and little else.  The same operations in the same order
-    as the generic path, so the same bits (tests/test_speed_paths.py compares them).
+    the native library, the (dW, db) views of the buffer, the kernels of the spec (with
+    the namespace bound: no ``array_namespace`` call inside a step) and the penalty's
+    scale are looked up here, once, so that a step of a small network (batch 1,
+    64-25-10) is the arithmetic and little else.  Array methods (``reshape``) and the
+    native reductions (``numpy.add.reduce``) replace NumPy's Python wrappers of the
+    same operations.  The same operations in the same order as the generic path, so the
+    same bits (tests/test_speed_paths.py compares them).
 
     Parameters
     ----------
@@ -336,38 +376,49 @@ def batch_plan(spec: NetworkSpec, theta, m_total):
     if lib is None:
         return None
     xp = array_namespace(theta)
-    layout = _Layout(spec.shapes, spec.offsets)
     buffer = lib.empty_like(theta)
     targets = unpack(spec, buffer)  # (dW, db) views, fixed for the whole fit
     penalty_scale = None if spec.l2 == 0 else spec.l2 / m_total
-    loss, output, activation = spec.loss, spec.output, spec.activation
-    derivative = activation.derivative
-    last = len(targets) - 1
     total_of = _backend.native_sum(lib)
+    k = _kernels(spec, xp, functools.partial(total_of, axis=None))
+    hidden, function, derivative, output, value, delta = k
+    views = _views(spec)
+    backward = tuple((layer, targets[layer], layer > 0) for layer in range(len(targets) - 1, -1, -1))
+    matmul = lib.matmul
 
     def run(theta, X, Y, weight=None):
-        layers = [(lib.reshape(theta[w0:b0], shape), theta[b0:b1])
-                  for ((shape, _), (w0, b0, b1)) in zip(layout.shapes, layout.offsets)]
-        Z, A, inputs = _forward(spec, layers, X, keep=True)
-        w = None if weight is None else xp.reshape(weight, (-1, 1))
-        loss_sum = loss.value(Z, A, Y) if w is None else loss.value(Z, A, Y, w)
-        D = output_delta(loss, output, A, Y)
-        if w is None:
-            mb = X.shape[0]
+        layers = views(theta)
+        A, inputs = X, []
+        for W, b in layers[:-1]:
+            inputs.append(A)
+            Z = A @ W
+            Z += b  # in place into the fresh product (see _affine)
+            A = hidden(Z)
+            if A is None:
+                A = function(Z)
+        W, b = layers[-1]
+        inputs.append(A)
+        Z = A @ W
+        Z += b
+        A = output(Z)
+        if weight is None:
+            loss_sum = value(Z, A, Y)
+            D = A - Y if delta is None else delta(A, Y)
+            scale = 1 / X.shape[0]
+            D *= scale  # D is fresh: in place, the same product as D * scale
         else:
-            D = D * w
-            mb = _backend_weight_sum(xp, weight)
-        scale = 1 / mb
-        D = D * scale
+            w = weight.reshape((-1, 1))
+            loss_sum = value(Z, A, Y, w)
+            D = (A - Y if delta is None else delta(A, Y)) * w
+            scale = 1 / _backend_weight_sum(xp, weight)
+            D = D * scale
         loss_sum = loss_sum * scale
-        for layer in range(last, -1, -1):
-            W = layers[layer][0]
+        for layer, (dW, db), more in backward:
             A_in = inputs[layer]
-            dW, db = targets[layer]
-            lib.matmul(A_in.T, D, out=dW)
-            total_of(D, axis=0, out=db)
-            if layer > 0:
-                D = D @ W.T
+            matmul(A_in.T, D, out=dW)
+            total_of(D, 0, out=db)
+            if more:
+                D = D @ layers[layer][0].T
                 D *= derivative(A_in)
         if penalty_scale is None:
             return loss_sum, buffer
@@ -378,6 +429,23 @@ def batch_plan(spec: NetworkSpec, theta, m_total):
         return loss_sum + 0.5 * penalty_scale * total, buffer
 
     return run
+
+
+def _views(spec: NetworkSpec):
+    """``views(theta) -> [(W, b), ...]``: the layers' views of a native array (NumPy, CuPy,
+    PyTorch), by its ``reshape`` method rather than a namespace's Python wrapper; the
+    views of the last theta are kept, and given again for the same buffer."""
+    pairs = tuple((shape, (w0, b0, b1)) for ((shape, _), (w0, b0, b1)) in zip(spec.shapes, spec.offsets))
+    last = [None, None]  # the theta viewed last, and its views
+
+    def views(theta):
+        if theta is last[0]:
+            return last[1]
+        layers = [(theta[w0:b0].reshape(shape), theta[b0:b1]) for shape, (w0, b0, b1) in pairs]
+        last[0], last[1] = theta, layers
+        return layers
+
+    return views
 
 
 def _backend_weight_sum(xp, weight):

@@ -25,7 +25,7 @@ from typing import Any, Callable, NamedTuple
 
 from array_api_compat import array_namespace
 
-from .backend import inplace_namespace
+from .backend import fused_adam, inplace_namespace
 from .config import STOCHASTIC, optimizer_names
 from .schedules import constant, positive_number
 
@@ -137,6 +137,8 @@ class _InPlace:
 
     def __init__(self, lib):
         self.lib = lib
+        # Adam in one pass where the library fuses bit-identically (CuPy); None: the generic order.
+        self.fused_adam = fused_adam(lib)
         self.state_is_own = False  # set by the step before each rule
         self.fresh_arrays = []
         self._scratch = None
@@ -241,7 +243,40 @@ def fused_step(optimizer: Optimizer) -> Callable:
 
 
 def _as_schedule(learning_rate: Any) -> Callable[[int], float]:
-    return learning_rate if callable(learning_rate) else constant(learning_rate)
+    """A number as a constant schedule (checked once), a callable as a checked schedule.
+
+    A callable's value is checked at every call, on the host, where the coefficients
+    are computed: a negative rate would silently ascend and a NaN would poison theta,
+    so either is a ValueError naming ``learning_rate`` and the count.  Zero is allowed
+    (a decay may reach it; the update is then no move).
+    """
+    if not callable(learning_rate):
+        return constant(learning_rate)
+
+    def checked(count: int) -> float:
+        value = learning_rate(count)
+        # The hot path: a finite float >= 0 (every schedule of bpnet_xp.schedules) costs one test.
+        if type(value) is float and 0.0 <= value < math.inf:
+            return value
+        return _schedule_value(value, count)
+
+    return checked
+
+
+def _schedule_value(value: Any, count: int) -> float:
+    """``value`` (a schedule's rate after ``count`` updates) as a float, or a ValueError."""
+    number = math.nan
+    if not isinstance(value, (bool, str, bytes)):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            pass
+    if not (0.0 <= number < math.inf):
+        raise ValueError(
+            f"the learning_rate schedule returned {value!r} at step count {count} (updates done); "
+            "a learning rate must be a finite number >= 0"
+        )
+    return number
 
 
 def sgd(learning_rate: Any = 0.01, momentum: float = 0.0, nesterov: bool = False) -> Optimizer:
@@ -368,6 +403,12 @@ class _AdamKernel(NamedTuple):
         beta1, beta2 = self.beta1, self.beta2
         negative_alpha, eps_hat = scalars
         mu, nu, tmp = ops.state_buffer(state.mu), ops.state_buffer(state.nu), ops.scratch(grad)
+        fused = getattr(ops, "fused_adam", None)
+        if fused is not None:
+            # The same update, the same bits, in one pass (bpnet_xp.backend.fused_adam).
+            updates = ops.fresh(grad)
+            fused(grad, state.mu, state.nu, mu, nu, tmp, updates, beta1, beta2, negative_alpha, eps_hat)
+            return updates, AdamState(state.count + 1, mu, nu)
         mu = ops.add(ops.multiply(state.mu, beta1, into=mu), ops.multiply(grad, 1 - beta1, into=tmp), into=mu)
         square = ops.multiply(ops.multiply(grad, grad, into=tmp), 1 - beta2, into=tmp)
         nu = ops.add(ops.multiply(state.nu, beta2, into=nu), square, into=nu)

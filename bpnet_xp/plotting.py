@@ -131,6 +131,16 @@ def image_shape(n_features: int) -> tuple[int, int] | None:
 
     Only arithmetic: a square feature count does not make the data images, so the
     pictures never use this to decide (see :func:`bundled_image_shape`).
+
+    Parameters
+    ----------
+    n_features : int
+        Input features per row.
+
+    Returns
+    -------
+    tuple of int or None
+        ``(side, side)``, or None when ``n_features`` is not a square above 1.
     """
     side = math.isqrt(int(n_features))
     return (side, side) if side > 1 and side * side == n_features else None

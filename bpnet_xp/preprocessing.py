@@ -304,7 +304,18 @@ class StandardScaler:
         return (Xf - mean) / scale
 
     def fit_transform(self, X):
-        """:meth:`fit` on ``X``, then :meth:`transform` it (training data only)."""
+        """:meth:`fit` on ``X``, then :meth:`transform` it (training data only).
+
+        Parameters
+        ----------
+        X : array, shape (m, n_features)
+            Training inputs.
+
+        Returns
+        -------
+        array, shape (m, n_features)
+            ``(X - mean_) / scale_``.
+        """
         return self.fit(X).transform(X)
 
     def inverse_transform(self, X):
@@ -505,7 +516,18 @@ class LabelEncoder:
         return np.asarray(index, dtype=np.int64)
 
     def fit_transform(self, y) -> np.ndarray:
-        """:meth:`fit` on ``y``, then :meth:`transform` it."""
+        """:meth:`fit` on ``y``, then :meth:`transform` it.
+
+        Parameters
+        ----------
+        y : array-like, shape (m,)
+            Labels of any sortable kind (ints, strings, ...).
+
+        Returns
+        -------
+        ndarray of int64, shape (m,)
+            Each label's index in ``classes_``.
+        """
         return self.fit(y).transform(y)
 
     def inverse_transform(self, indices) -> np.ndarray:

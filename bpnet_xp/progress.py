@@ -12,9 +12,18 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def warn_at_caller(message: str, category=RuntimeWarning) -> None:
-    """``warnings.warn`` attributed to the first caller outside bpnet_xp (the user's
-    ``fit`` line), however deep inside the package it is raised (Python 3.12's
-    ``skip_file_prefixes``, by hand)."""
+    """``warnings.warn`` attributed to the first caller outside bpnet_xp.
+
+    That is the user's ``fit`` line, however deep inside the package the warning is
+    raised (Python 3.12's ``skip_file_prefixes``, by hand).
+
+    Parameters
+    ----------
+    message : str
+        The warning's text.
+    category : type of Warning, default RuntimeWarning
+        The warning's class.
+    """
     level, frame = 2, sys._getframe(1)
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         frame, level = frame.f_back, level + 1
@@ -44,12 +53,21 @@ class Progress:
             self.bar = tqdm(total=total, unit=unit)
 
     def update(self, loss: float, history=None) -> None:
-        """Advance one step, showing ``loss`` and the latest validation metrics of ``history``."""
+        """Advance one step, showing ``loss`` and the latest validation metrics of ``history``.
+
+        Parameters
+        ----------
+        loss : float
+            The epoch's (iteration's) training loss.
+        history : History, optional
+            Its last ``val_loss``/``val_score`` are shown when it has them.
+        """
         if self.bar is not None:
             self.bar.set_postfix(postfix(loss, history), refresh=False)
             self.bar.update(1)
 
     def close(self) -> None:
+        """Close the bar (nothing without one); the training loop calls it in a ``finally``."""
         if self.bar is not None:
             self.bar.close()
 
@@ -58,6 +76,13 @@ def postfix(loss: float, history=None) -> dict[str, str]:
     """What the bar shows after its count: the loss, and ``val_loss``/``val_score`` when
     ``history`` has validation values (a :class:`bpnet_xp.history.History` or anything with
     those lists).
+
+    Parameters
+    ----------
+    loss : float
+        The training loss.
+    history : History, optional
+        Its last validation values are added when it has them.
 
     Returns
     -------

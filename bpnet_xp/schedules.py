@@ -33,7 +33,20 @@ Schedule = Callable[[int], float]
 
 
 def positive_number(name: str, value: Any) -> float:
-    """``value`` as a positive finite float, or a ValueError naming ``name`` (every hyperparameter check)."""
+    """``value`` as a positive finite float, or a ValueError naming ``name`` (every hyperparameter check).
+
+    Parameters
+    ----------
+    name : str
+        The hyperparameter's name, for the message.
+    value : Any
+        What was given.
+
+    Returns
+    -------
+    float
+        ``float(value)``, positive and finite.
+    """
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -136,6 +149,18 @@ def scaled(schedule: Schedule, multiplier: float) -> Schedule:
 
     Returning the same function for a multiplier of 1 keeps the rates bit-identical to
     the unscaled schedule's.
+
+    Parameters
+    ----------
+    schedule : callable
+        ``schedule(count) -> float``.
+    multiplier : float
+        The factor applied to every rate.
+
+    Returns
+    -------
+    callable
+        ``schedule(count) * multiplier``.
     """
     if multiplier == 1.0:
         return schedule
@@ -196,7 +221,15 @@ class PlateauState(NamedTuple):
 
 
 class Plateau(NamedTuple):
-    """``state = init()``; ``state = update(state, value)``; the multiplier is ``state.scale``."""
+    """``state = init()``; ``state = update(state, value)``; the multiplier is ``state.scale``.
+
+    Attributes
+    ----------
+    init : callable
+        ``init() -> PlateauState``, the state before the first value.
+    update : callable
+        ``update(state, value) -> PlateauState`` after each monitored value.
+    """
 
     init: Callable[[], PlateauState]
     update: Callable[[PlateauState, Any], PlateauState]

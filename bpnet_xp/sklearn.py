@@ -24,6 +24,17 @@ from another namespace or device than the one it was fitted on (scikit-learn's r
 and message); without it, NumPy data given to a network fitted on another backend is
 moved there and the result moved back.
 
+Sparse X
+--------
+A ``scipy.sparse`` matrix or array (CSR, CSC, COO) is validated as dense input is
+(NaN/inf among the stored values refused, shapes, dtype) and kept sparse, as CSR, on
+the host; it is densified one mini-batch at a time (stochastic optimizers: the same
+batches, order, schedule and penalty as the dense path, so a fixed seed gives the same
+numbers), or in blocks of at most ``2**22`` values whose loss and gradient are summed
+(the full-batch "lbfgs", "cg", "rprop" and full-batch "gd", predictions, the
+early-stopping hold-out).  "newton", "scg", "lm" and "br" need curvature products of
+the whole data and refuse sparse X with a ValueError naming the optimizer.
+
 Sample weights
 --------------
 ``sample_weight`` (any finite, non-negative reals, not all zero) goes to the network
@@ -39,6 +50,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import time
 import warnings
 
 import numpy as np
@@ -66,14 +78,21 @@ except ImportError as exc:  # pragma: no cover - scikit-learn is an optional ext
         "bpnet_xp.sklearn needs scikit-learn; install it with: pip install 'bpnet_xp[sklearn]'"
     ) from exc
 
-from array_api_compat import is_array_api_obj
+from array_api_compat import array_namespace, is_array_api_obj
+from scipy import sparse as scipy_sparse  # scikit-learn's own dependency: present wherever it is
 
 from . import backend as _backend
 from .activations import log_sigmoid, log_softmax, sigmoid
-from .config import OPTIMIZER_NAMES, SCHEDULES, STOCHASTIC, fit_options, optimizer_names
+from .config import OPTIMIZER_NAMES, SCHEDULES, STOCHASTIC, fit_options, is_full_batch, optimizer_names
+from .history import History
+from .metrics import output_score
 from .model import MLP
-from .network import forward
-from .training import train
+from .network import data_loss_and_grad, forward, penalty_and_grad
+from .optimizers import fused_step, get_optimizer
+from .schedules import get_schedule, plateau, scaled
+from .solvers import minimize, rprop
+from .sources import batch_loss_and_grad, batch_rows, random_generator
+from .training import DIVERGENCE_FACTOR, DIVERGENCE_PATIENCE, train
 
 __all__ = ["BPClassifier", "BPRegressor"]
 
@@ -114,6 +133,275 @@ def _namespace_error(estimator, method: str, detail: str) -> ValueError:
         f"Inputs passed to {type(estimator).__name__}.{method}() must use the same namespace and the "
         f"same device as those passed to fit(). {detail}"
     )
+
+
+# ---------------------------------------------------------------------------------------
+# scipy.sparse X: densified one block of rows at a time, never as a whole.
+
+#: The sparse formats taken as they are (any other is converted by scikit-learn's check_array).
+_SPARSE_FORMATS = ("csr", "csc", "coo")
+#: The most elements one densified block of a sparse X holds where a pass covers more rows
+#: than a mini-batch (full-batch objectives, predictions, validation): 2**22, 32 MiB in float64.
+_BLOCK_ELEMENTS = 1 << 22
+#: The trainers that need curvature products of the whole data, which the blocks do not offer.
+_SPARSE_REFUSED = ("newton", "scg", "lm", "br")
+
+
+class _SparseRows:
+    """A scipy.sparse X (CSR on the host) with its targets and weights, dense one block at a time.
+
+    Parameters
+    ----------
+    net : MLP
+        The network whose device, dtype and target encoding the blocks get.
+    X : scipy.sparse matrix or array, shape (m, n_features)
+        Validated; kept as CSR (row slices are cheap there).
+    targets : ndarray, shape (m,) or (m, n_outputs), or None
+        As the network's ``prepare`` takes them (None: predictions only).
+    weight : ndarray, shape (m,), optional
+        Sample weights.
+    total : float, optional
+        The L2 penalty's divisor (the training part's rows or weight); default: this data's.
+    """
+
+    def __init__(self, net, X, targets, weight=None, total=None):
+        self.net, self.X, self.targets, self.weight = net, X.tocsr(), targets, weight
+        self.m = X.shape[0]
+        self.block_rows = max(1, _BLOCK_ELEMENTS // max(1, X.shape[1]))
+        if total is None:
+            total = self.m if weight is None else float(np.sum(weight))
+        self.total = total
+
+    def block(self, index):
+        """``(X, Y, W)`` of the rows ``index`` (a slice or host int array) on the device, dense."""
+        Xd, Yd = self.net.prepare(self.X[index].toarray(), None if self.targets is None else self.targets[index])
+        Wd = None if self.weight is None else self.net.backend.asarray(self.weight[index], self.net.dtype)
+        return Xd, Yd, Wd
+
+    def pieces(self, index):
+        """The rows ``index`` cut into blocks of at most ``block_rows`` rows (slices or index arrays)."""
+        n = (index.stop - index.start) if isinstance(index, slice) else len(index)
+        if n <= self.block_rows:
+            return [index]
+        if isinstance(index, slice):
+            return [slice(lo, min(lo + self.block_rows, index.stop))
+                    for lo in range(index.start, index.stop, self.block_rows)]
+        return [index[lo:lo + self.block_rows] for lo in range(0, n, self.block_rows)]
+
+    def loss_and_grad(self, theta, index):
+        """``(loss, grad, weight)`` of the batch ``index``: :func:`batch_loss_and_grad` of the
+        dense rows, summed block by block when the batch is larger than a block."""
+        spec, xp = self.net.spec, self.net.backend.xp
+        parts = self.pieces(index)
+        if len(parts) == 1:
+            Xb, Yb, Wb = self.block(index)
+            loss, grad = batch_loss_and_grad(spec, theta, Xb, Yb, self.total, Wb)
+            return loss, grad, (Xb.shape[0] if Wb is None else xp.sum(Wb))
+        if self.weight is None:
+            weight = sum(len(range(self.m)[p]) if isinstance(p, slice) else len(p) for p in parts)
+        else:
+            weight = float(np.sum(self.weight[index]))
+        scale = 1.0 / (weight if weight > 0 else 1.0)  # an all-zero batch: data term 0, as in memory
+        loss = grad = None
+        for part in parts:
+            Xb, Yb, Wb = self.block(part)
+            value, g = data_loss_and_grad(spec, theta, Xb, Yb, Wb, scale=scale)
+            loss, grad = (value, g) if grad is None else (loss + value, grad + g)
+        if spec.l2 != 0:
+            penalty, penalty_grad = penalty_and_grad(spec, theta, self.total)
+            loss, grad = loss + penalty, grad + penalty_grad
+        return loss, grad, weight
+
+    def objective(self, theta):
+        """J(theta) and its gradient over all the rows, for the full-batch solvers."""
+        loss, grad, _ = self.loss_and_grad(theta, slice(0, self.m))
+        return loss, grad
+
+    def outputs(self, theta):
+        """``(Z, A, Y)``: output pre-activations, activations and targets of every row, shape (m, K)."""
+        xp, spec = self.net.backend.xp, self.net.spec
+        Zs, As, Ys = [], [], []
+        for part in self.pieces(slice(0, self.m)):
+            Xb, Yb, _ = self.block(part)
+            Z, A = forward(spec, theta, Xb)
+            Zs, As, Ys = Zs + [Z], As + [A], Ys + [Yb]
+        return xp.concat(Zs), xp.concat(As), (None if self.targets is None else xp.concat(Ys))
+
+    def loss_and_score(self, theta, m_total):
+        """Validation J (the training part's penalty, divisor ``m_total``) and score, floats."""
+        spec, be = self.net.spec, self.net.backend
+        Z, A, Y = self.outputs(theta)
+        W = None if self.weight is None else be.asarray(self.weight, self.net.dtype)
+        if W is None:
+            value = spec.loss.value(Z, A, Y) / self.m
+        else:
+            value = spec.loss.value(Z, A, Y, be.xp.reshape(W, (-1, 1))) / be.xp.sum(W)
+        if spec.l2 != 0:
+            value = value + penalty_and_grad(spec, theta, m_total)[0]
+        return float(value), float(output_score(spec, A, Y, W))
+
+
+def _all_finite(theta) -> bool:
+    xp = array_namespace(theta)
+    return bool(xp.all(xp.isfinite(theta)))
+
+
+def _sparse_epoch(rows: _SparseRows, step, theta, state, order, size: int):
+    """One epoch of mini-batch updates over ``rows``: the driver's batches, densified one at a time.
+
+    ``order`` (host permutation, or None: in order) and ``size`` are those of
+    :class:`bpnet_xp.sources.MemorySource`, so a fixed seed gives the same batches as dense X.
+    Returns ``(theta, state, loss)``, the loss the batches' weighted mean (one read).
+    """
+    total = None
+    for lo in range(0, rows.m, size):
+        index = slice(lo, min(lo + size, rows.m)) if order is None else order[lo:lo + size]
+        loss, grad, weight = rows.loss_and_grad(theta, index)
+        theta, state = step(grad, state, theta)
+        term = loss * weight
+        total = term if total is None else total + term
+    return theta, state, float(total / rows.total)
+
+
+def _record(history: History, start: float, epoch: int, loss: float, validate, theta, verbose: int,
+            unit: str) -> None:
+    """One epoch's (iteration's) entry of ``history`` (``start``: its perf_counter), and its verbose line."""
+    history.loss.append(loss)
+    history.n_iter = epoch
+    history.time.append(time.perf_counter() - start)
+    if validate is not None:
+        value, score = validate(theta)
+        history.val_loss.append(value)
+        history.val_score.append(score)
+    if verbose and epoch % verbose == 0:
+        line = f"{unit} {epoch}  loss {loss:.6f}"
+        if history.val_loss:
+            line += f"  val_loss {history.val_loss[-1]:.6f}  val_score {history.val_score[-1]:.4f}"
+        print(line, flush=True)
+
+
+class _SparseGuard:
+    """The driver's divergence rule for the sparse loop (:data:`bpnet_xp.training.DIVERGENCE_FACTOR`).
+
+    Diverged: a non-finite epoch loss or parameters, or a loss above both
+    ``DIVERGENCE_FACTOR`` times the lowest and the first for ``DIVERGENCE_PATIENCE``
+    epochs in a row.  The parameters kept are those at the start of the epoch with the
+    lowest loss (where its evaluation started), as :func:`bpnet_xp.training.fit` keeps.
+
+    Parameters
+    ----------
+    start : tuple
+        ``(theta, optimizer state)`` before the first epoch: kept when nothing was recorded.
+    """
+
+    def __init__(self, start):
+        self.first, self.lowest, self.lowest_at, self.point, self.above = None, math.inf, None, start, 0
+
+    def diverged(self, history: History, epoch: int, loss: float, theta, start) -> bool:
+        """Record epoch ``epoch`` (its loss evaluated from ``start`` on); True, reason set and warned, to stop."""
+        if not (math.isfinite(loss) and _all_finite(theta)):
+            what = f"non-finite loss at epoch {epoch}"
+        else:
+            self.first = loss if self.first is None else self.first
+            if loss < self.lowest:
+                self.lowest, self.lowest_at, self.point = loss, epoch, start
+            self.above = self.above + 1 if loss > max(DIVERGENCE_FACTOR * self.lowest, self.first) else 0
+            if self.above < DIVERGENCE_PATIENCE:
+                return False
+            what = (f"the loss stayed above {DIVERGENCE_FACTOR:g} x its lowest value and above its first value "
+                    f"for {DIVERGENCE_PATIENCE} epochs in a row (now {loss:.6g})")
+        kept = ("its initial parameters" if self.lowest_at is None else
+                f"the parameters at the start of epoch {self.lowest_at}, where the loss was lowest ({self.lowest:.6g})")
+        history.stop_reason = (f"diverged: {what}; training stopped and the network keeps {kept} (lower the "
+                               "learning rate, or standardise the inputs)")
+        warnings.warn(history.stop_reason, RuntimeWarning, stacklevel=6)
+        return True
+
+
+def _sparse_descend(net, rows: _SparseRows, options, rng, state, validate=None, callbacks=()):
+    """The stochastic optimizers on sparse ``rows``: ``(History, optimizer state)``.
+
+    The driver's rules (:func:`bpnet_xp.training.fit`): its batch size, row order,
+    schedule (``"plateau"`` included), per-batch loss and penalty, callbacks, and its
+    divergence rule (:class:`_SparseGuard`): stop as "diverged" with a RuntimeWarning,
+    keeping the parameters where the loss was lowest.
+    """
+    history, started = History(optimizer=options.optimizer), time.perf_counter()
+    size = batch_rows(options.batch_size, options.optimizer, rows.m)
+    schedule = get_schedule(options.schedule, options.learning_rate, -(-rows.m // size))
+    reduce = None
+    if options.schedule == "plateau":
+        reduce = plateau(learning_rate=1.0 if callable(options.learning_rate) else options.learning_rate)
+    reduction = None if reduce is None else reduce.init()
+    theta = net.theta
+    shuffle = bool(options.shuffle) and size < rows.m
+    guard = _SparseGuard((theta, state))
+    for epoch in range(1, options.epochs + 1):
+        rate = schedule if reduction is None else scaled(schedule, reduction.scale)
+        optimizer = get_optimizer(options.optimizer, learning_rate=rate, **options.hyperparameters())
+        state = optimizer.init(theta) if state is None else state
+        start = (theta, state)
+        order = rng.permutation(rows.m) if shuffle else None
+        theta, state, loss = _sparse_epoch(rows, fused_step(optimizer), theta, state, order, size)
+        history.n_evaluations += -(-rows.m // size)
+        finite = math.isfinite(loss) and _all_finite(theta)
+        if finite:  # recorded before the rule, as by the driver: a run-away loss is in the history
+            _record(history, started, epoch, loss, validate, theta, options.verbose, "epoch")
+        if guard.diverged(history, epoch, loss, theta, start):
+            theta, state = guard.point
+            break
+        net.theta = theta
+        if any([callback(epoch, net, history) is True for callback in callbacks]):
+            history.stop_reason = "stopped by callback"
+            break
+        if reduce is not None:
+            reduction = reduce.update(reduction, history.val_loss[-1] if history.val_loss else loss)
+    else:
+        history.stop_reason = "maximum epochs reached"
+    net.theta = theta
+    return history, state
+
+
+def _sparse_solve(net, rows: _SparseRows, options, validate=None) -> History:
+    """A full-batch solver ("lbfgs", "cg", "rprop") on the block-by-block objective of ``rows``."""
+    name = options.optimizer
+    if name in _SPARSE_REFUSED:
+        raise ValueError(
+            f"optimizer={name!r} needs curvature products (Hessian-vector or Jacobian) of the whole "
+            "data, which sparse X does not offer without densifying it; use optimizer='lbfgs' or 'cg' "
+            "(full batch, evaluated a block of rows at a time), or 'adam'/'sgd' (one dense mini-batch "
+            "at a time), or pass X dense"
+        )
+    history, started = History(optimizer=name), time.perf_counter()
+
+    def callback(iteration, theta, loss):
+        _record(history, started, len(history.loss) + 1, float(loss), validate, theta, options.verbose, "iteration")
+
+    common = dict(max_iter=options.max_iter, gtol=options.gtol, callback=callback)
+    if name == "rprop":
+        result = rprop(rows.objective, net.theta, goal=options.goal, **common)
+    else:
+        result = minimize(rows.objective, net.theta, method=name, ftol=options.ftol, memory=options.memory,
+                          **common)
+    history.loss = [float(v) for v in result.losses]
+    history.n_iter, history.n_evaluations = int(result.n_iter), int(result.n_evaluations)
+    history.stop_reason = result.stop_reason
+    if result.stop_reason.startswith("non-finite"):
+        history.stop_reason = f"diverged: {result.stop_reason}"
+        warnings.warn(history.stop_reason, RuntimeWarning, stacklevel=5)
+    net.theta = result.theta
+    return history
+
+
+def _sparse_train(net, rows: _SparseRows, options, rng, state=None, validate=None, callbacks=()):
+    """:func:`bpnet_xp.training.train` for sparse X: ``(History, optimizer state or None)``."""
+    if is_full_batch(options.optimizer):
+        history = _sparse_solve(net, rows, options, validate)
+        state = None
+    else:
+        history, state = _sparse_descend(net, rows, options, rng, state, validate, callbacks)
+    net.history = history
+    return history, state
 
 
 # ---------------------------------------------------------------------------------------
@@ -200,6 +488,7 @@ class _BaseBP(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
+        tags.input_tags.sparse = True  # scipy.sparse X: densified one mini-batch (or block) at a time
         return tags
 
     # -- learned attributes that are views of theta -----------------------------------------
@@ -299,8 +588,10 @@ class _BaseBP(BaseEstimator):
         """Validate (X, y): X stays on its device (or host), y comes back as host NumPy."""
         native = _native_backend(X)
         if native is None:
-            X, y = validate_data(self, X, y, reset=reset, multi_output=True,
+            X, y = validate_data(self, X, y, reset=reset, multi_output=True, accept_sparse=_SPARSE_FORMATS,
                                  dtype=(np.float64, np.float32), y_numeric=self._regression)
+            if scipy_sparse.issparse(X):
+                X = X.tocsr()  # rows are taken (hold-out, batches): CSR slices them without a copy of the rest
         else:
             if y is None:
                 raise ValueError(f"This {type(self).__name__} estimator requires y to be passed, but the target y is None.")
@@ -322,7 +613,9 @@ class _BaseBP(BaseEstimator):
                 raise _namespace_error(
                     self, method, f"It was fitted on {net.backend} arrays but was given {type(X).__name__} input."
                 )
-            X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+            X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32), accept_sparse=_SPARSE_FORMATS)
+            if scipy_sparse.issparse(X):
+                return X, True  # densified a block at a time by _outputs
             return net.backend.asarray(X, net.dtype), True
         if not net.backend.is_native(X) or not net.backend.same_device(X):
             raise _namespace_error(
@@ -336,6 +629,9 @@ class _BaseBP(BaseEstimator):
     def _outputs(self, X, method: str):
         """Output pre-activations Z and activations A, shape (m, n_outputs), on the device."""
         Xd, to_host = self._validate_predict(X, method)
+        if scipy_sparse.issparse(Xd):
+            Z, A, _ = _SparseRows(self.network_, Xd, None).outputs(self.network_.theta)
+            return Z, A, to_host
         Z, A = forward(self.network_.spec, self.network_.theta, Xd)
         return Z, A, to_host
 
@@ -517,17 +813,16 @@ class _BaseBP(BaseEstimator):
         stopped: list = []
         if early_stopping and self.validation_scores_ is None:  # warm start after a fit without it
             self.validation_scores_ = []
-        history = net.fit(
-            X, y, optimizer=self.optimizer,
-            epochs=self.max_iter, max_iter=self.max_iter,
-            batch_size=self.batch_size, learning_rate=self.learning_rate,
-            momentum=self.momentum, schedule=self.schedule, shuffle=self.shuffle,
-            validation_data=validation,
-            callbacks=[self._convergence(early_stopping, stopped)] if stochastic else (),
-            gtol=self.tol,  # for "cg"/"lbfgs": max |gradient| <= tol, as scikit-learn's lbfgs
-            verbose=int(self.verbose),
-            sample_weight=sample_weight,
-        )
+        callbacks = [self._convergence(early_stopping, stopped)] if stochastic else ()
+        options = dict(epochs=self.max_iter, max_iter=self.max_iter, batch_size=self.batch_size,
+                       learning_rate=self.learning_rate, momentum=self.momentum, schedule=self.schedule,
+                       shuffle=self.shuffle, callbacks=callbacks,
+                       gtol=self.tol,  # for "cg"/"lbfgs": max |gradient| <= tol, as scikit-learn's lbfgs
+                       verbose=int(self.verbose), sample_weight=sample_weight)
+        if scipy_sparse.issparse(X):
+            history = self._sparse_fit(net, X, y, validation, options)
+        else:
+            history = net.fit(X, y, optimizer=self.optimizer, validation_data=validation, **options)
         if stopped:
             history.stop_reason = stopped[0]
         if early_stopping:
@@ -549,6 +844,18 @@ class _BaseBP(BaseEstimator):
                 "hasn't converged yet.", ConvergenceWarning, stacklevel=4,
             )
 
+    def _sparse_fit(self, net, X, y, validation, options: dict) -> History:
+        """:meth:`MLP.fit` for a scipy.sparse X: the same options, one dense block of rows at a time."""
+        callbacks = options.pop("callbacks")
+        checked = fit_options(self.optimizer, **options)
+        rows = _SparseRows(net, X, y, checked.sample_weight)
+        validate = None
+        if validation is not None:
+            held_out = _SparseRows(net, validation[0], validation[1], validation[2] if len(validation) == 3 else None)
+            validate = lambda theta: held_out.loss_and_score(theta, rows.total)  # noqa: E731
+        rng = random_generator(checked.seed, net.seed)
+        return _sparse_train(net, rows, checked, rng, None, validate, callbacks)[0]
+
     def _partial_epoch(self, net, X, y, sample_weight=None) -> None:
         """One epoch of the training driver over (X, y), continuing the optimizer's state.
 
@@ -564,9 +871,13 @@ class _BaseBP(BaseEstimator):
             momentum=self.momentum, schedule=self.schedule, shuffle=self.shuffle,
             seed=self._partial_rng, sample_weight=sample_weight,
         )
-        result = train(net, X, y, options, optimizer_state=self._optimizer_state)
-        history = result.history
-        self._optimizer_state = result.optimizer_state
+        if scipy_sparse.issparse(X):
+            history, self._optimizer_state = _sparse_train(net, _SparseRows(net, X, y, sample_weight), options,
+                                                           random_generator(options.seed, net.seed),
+                                                           self._optimizer_state)
+        else:
+            result = train(net, X, y, options, optimizer_state=self._optimizer_state)
+            history, self._optimizer_state = result.history, result.optimizer_state
         if history.stop_reason.startswith("diverged"):
             self.stop_reason_ = history.stop_reason
             return
@@ -611,7 +922,8 @@ class BPClassifier(ClassifierMixin, _BaseBP):
     Parameters
     ----------
     hidden_layer_sizes : tuple of int, default=(100,)
-        Units of each hidden layer; ``()`` gives logistic regression.
+        Units of each hidden layer; ``()`` gives logistic regression (linear regression
+        for :class:`BPRegressor`).
     activation : {"relu", "tanh", "sigmoid", "logistic", "identity"}, default="relu"
         Hidden activation ("logistic" is scikit-learn's name for "sigmoid").
     loss : {None, "cross_entropy", "softmax_cross_entropy", "mse"}, default=None
@@ -755,9 +1067,23 @@ class BPClassifier(ClassifierMixin, _BaseBP):
         (RuntimeWarning) and keeps the parameters and optimizer state of the previous
         call, as ``fit`` does.
 
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            This call's rows (NumPy/array-like, scipy.sparse, or an array of any
+            array-API library).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels or a 0/1 indicator matrix (multilabel).
+        classes : array-like of shape (n_classes,), optional
+            Every label that will ever appear; required on the first call (not for
+            multilabel targets).
+        sample_weight : array-like of shape (n_samples,), optional
+            Per-sample weights, as in :meth:`fit`.
+
         Returns
         -------
         self
+            The estimator.
         """
         if not hasattr(self, "network_"):
             self._validate_params()
@@ -772,7 +1098,16 @@ class BPClassifier(ClassifierMixin, _BaseBP):
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes) (n_labels for multilabel).
 
-        Returns an array of X's library and device (NumPy for NumPy input).
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            NumPy/array-like, scipy.sparse, or an array of the library the estimator was
+            fitted on.
+
+        Returns
+        -------
+        array of shape (n_samples, n_classes)
+            An array of X's library and device (NumPy for NumPy and sparse input).
         """
         Z, A, to_host = self._outputs(X, "predict_proba")
         return self._result(self._proba(Z, A), to_host)
@@ -788,7 +1123,19 @@ class BPClassifier(ClassifierMixin, _BaseBP):
         return A
 
     def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`, computed from the logits (no log(0))."""
+        """Logarithm of :meth:`predict_proba`, computed from the logits (no log(0)).
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            NumPy/array-like, scipy.sparse, or an array of the library the estimator was
+            fitted on.
+
+        Returns
+        -------
+        array of shape (n_samples, n_classes)
+            As :meth:`predict_proba`.
+        """
         Z, _, to_host = self._outputs(X, "predict_log_proba")
         xp = self.network_.backend.xp
         if self._mode == "binary":
@@ -807,6 +1154,17 @@ class BPClassifier(ClassifierMixin, _BaseBP):
 
         Labels are ``classes_`` values; for array input of a library with numeric classes
         they come back as an array of that library and device.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            NumPy/array-like, scipy.sparse, or an array of the library the estimator was
+            fitted on.
+
+        Returns
+        -------
+        array of shape (n_samples,) or (n_samples, n_labels)
+            The predicted labels.
         """
         Z, A, to_host = self._outputs(X, "predict")
         be = self.network_.backend
@@ -822,7 +1180,23 @@ class BPClassifier(ClassifierMixin, _BaseBP):
         return xp.take(be.asarray(self.classes_), index)
 
     def score(self, X, y, sample_weight=None):
-        """Accuracy (subset accuracy for multilabel), as a Python float."""
+        """Accuracy (subset accuracy for multilabel), as a Python float.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            NumPy/array-like, scipy.sparse, or an array of the library the estimator was
+            fitted on.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights of the samples in the mean.
+
+        Returns
+        -------
+        float
+            scikit-learn's ``accuracy_score`` of the predictions.
+        """
         predicted = _to_host(self.predict(X))
         y = _to_host(y)
         if sample_weight is not None:
@@ -870,9 +1244,20 @@ class BPRegressor(RegressorMixin, _BaseBP):
         A non-finite loss warns (RuntimeWarning) and keeps the parameters and optimizer
         state of the previous call, as ``fit`` does.
 
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            This call's rows (NumPy/array-like, scipy.sparse, or an array of any
+            array-API library).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Regression targets.
+        sample_weight : array-like of shape (n_samples,), optional
+            Per-sample weights, as in :meth:`fit`.
+
         Returns
         -------
         self
+            The estimator.
         """
         if not hasattr(self, "network_"):
             self._validate_params()
@@ -881,7 +1266,16 @@ class BPRegressor(RegressorMixin, _BaseBP):
     def predict(self, X):
         """Predicted targets, shape (n_samples,) or (n_samples, n_outputs).
 
-        An array of X's library and device (NumPy for NumPy input).
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            NumPy/array-like, scipy.sparse, or an array of the library the estimator was
+            fitted on.
+
+        Returns
+        -------
+        array of shape (n_samples,) or (n_samples, n_outputs)
+            An array of X's library and device (NumPy for NumPy and sparse input).
         """
         _, A, to_host = self._outputs(X, "predict")
         if A.shape[1] == 1:
@@ -889,9 +1283,37 @@ class BPRegressor(RegressorMixin, _BaseBP):
         return self._result(A, to_host)
 
     def score(self, X, y, sample_weight=None):
-        """Coefficient of determination R^2 (uniform average over outputs), a Python float."""
+        """Coefficient of determination R^2 (uniform average over outputs), a Python float.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            NumPy/array-like, scipy.sparse, or an array of the library the estimator was
+            fitted on.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True targets.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights of the samples.
+
+        Returns
+        -------
+        float
+            scikit-learn's ``r2_score`` of the predictions.
+        """
         predicted = _to_host(self.predict(X))
         y = _to_host(y)
         if sample_weight is not None:
             sample_weight = _to_host(sample_weight)
         return float(r2_score(y, predicted, sample_weight=sample_weight))
+
+
+def _shared_parameters(doc: str) -> str:
+    """The Parameters section of ``doc`` (BPClassifier's), which BPRegressor shares: one __init__."""
+    start, end = doc.index("    Parameters\n    ----------\n"), doc.index("    Attributes\n    ----------\n")
+    return doc[start:end]
+
+
+if BPClassifier.__doc__ and BPRegressor.__doc__:  # None under python -OO
+    BPRegressor.__doc__ = BPRegressor.__doc__.replace(
+        "    Attributes\n    ----------\n",
+        _shared_parameters(BPClassifier.__doc__) + "    Attributes\n    ----------\n", 1)

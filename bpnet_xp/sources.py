@@ -25,7 +25,7 @@ import math
 import numpy as np
 from array_api_compat import array_namespace
 
-from .backend import inplace_namespace
+from .backend import inplace_namespace, scan
 from .config import optimizer_info
 from .dask import ChunkFeed
 from .network import batch_plan, data_loss_and_grad, loss_value, penalty_and_grad
@@ -169,6 +169,42 @@ def whole_step(spec, m_total, kernel, theta, state, X, Y, index, scalars):
     return apply_updates(theta, updates), state, loss
 
 
+def scanned_steps(spec, m_total, kernel, theta, state, X, Y, indices, scalars):
+    """Consecutive :func:`whole_step` calls as one loop (:func:`bpnet_xp.backend.scan`).
+
+    What :meth:`MemorySource.compiled_epoch` compiles (``jax.jit`` of a ``jax.lax.scan``,
+    ``spec``, ``m_total`` and ``kernel`` static) for the equal-sized batches of an epoch:
+    one call to the device per epoch instead of one per batch.
+
+    Parameters
+    ----------
+    spec, m_total, kernel, theta, state, X, Y
+        As in :func:`whole_step`.
+    indices : array of ints, shape (n_steps, b)
+        The rows of each batch, in order.
+    scalars : array, shape (n_steps, k)
+        The optimizer's ``coefficients(count)`` of each step, in theta's dtype.
+
+    Returns
+    -------
+    theta : array, shape (n_parameters,)
+    state : NamedTuple
+        Its count is the traced one; the caller puts back the host's int.
+    losses : array, shape (n_steps,)
+        Each batch's J before its update.
+    """
+    k = scalars.shape[1]
+
+    def body(carry, batch):
+        index, row = batch
+        theta, state, loss = whole_step(spec, m_total, kernel, *carry, X, Y, index,
+                                        tuple(row[j] for j in range(k)))
+        return (theta, state), loss
+
+    (theta, state), losses = scan(body, (theta, state), (indices, scalars))
+    return theta, state, losses
+
+
 def _all_finite(theta) -> bool:
     xp = array_namespace(theta)
     return bool(xp.all(xp.isfinite(theta)))
@@ -193,6 +229,11 @@ class MemorySource:
     total_weight : float, optional
         Rows, or the sum of ``W``, when the caller has it already.
     """
+
+    #: Whether :meth:`compiled_epoch` runs the equal batches as one scan (True) or as one
+    #: compiled step per batch (False; the same arithmetic); None: as the backend says
+    #: (:attr:`~bpnet_xp.backend.Backend.scan_pays`).
+    scan_epoch = None
 
     def __init__(self, spec, backend, X, Y, W, batch_size: int, shuffle: bool, total_weight=None):
         self.spec, self.backend, self.X, self.Y, self.W = spec, backend, X, Y, W
@@ -240,33 +281,49 @@ class MemorySource:
             yield batch
 
     def compiled_epoch(self, optimizer):
-        """``run(theta, state, rng, history) -> (theta, state, loss)``: one epoch of
-        :func:`whole_step` compiled, where the backend compiles (JAX) and the data have
-        no sample weights; None elsewhere (the generic loop of :mod:`bpnet_xp.training`).
+        """``run(theta, state, rng, history) -> (theta, state, loss)``: one epoch compiled,
+        where the backend compiles (JAX) and the data have no sample weights; None
+        elsewhere (the generic loop of :mod:`bpnet_xp.training`).
 
-        The same batches in the same order as :meth:`batches`, the same loss per epoch.
+        Where the loop pays (:attr:`scan_epoch`), the equal-sized batches run as one
+        compiled call (:func:`scanned_steps`), the permutation drawn on the host as in
+        :meth:`batches` and passed in with every step's coefficients; every other batch
+        (the smaller last one, the full batch, all of them without the scan) is one
+        compiled :func:`whole_step`.  The same batches in the same order, the same loss
+        per epoch.
         """
         if not self.backend.compiles or self.W is not None or getattr(optimizer, "kernel", None) is None:
             return None
         if self._whole_step is None:
-            self._whole_step = self.backend.compile(whole_step, static_argnums=(0, 1, 2))
-        step, kernel, coefficients = self._whole_step, optimizer.kernel, optimizer.coefficients
-        spec, X, Y, m, size = self.spec, self.X, self.Y, self.m, self.batch_size
+            self._whole_step = (self.backend.compile(whole_step, static_argnums=(0, 1, 2)),
+                                self.backend.compile(scanned_steps, static_argnums=(0, 1, 2)))
+        (step, steps), kernel, coefficients = self._whole_step, optimizer.kernel, optimizer.coefficients
+        spec, X, Y, m, size, asarray = self.spec, self.X, self.Y, self.m, self.batch_size, self.backend.asarray
+        n_full = m // size if size < m else 0  # batches of `size` rows in the scan
+        scanning = self.backend.scan_pays if self.scan_epoch is None else self.scan_epoch
 
         def run(theta, state, rng, history):
-            order = self.backend.asarray(rng.permutation(m)) if self.shuffle else None
-            total, count, index = None, state.count, None
-            for lo in range(0, m, size):
+            order = rng.permutation(m) if self.shuffle else np.arange(m)
+            count, total, index = state.count, None, None
+            n_scan = n_full if scanning else 0
+            if n_scan:
+                # The host's scalars of every step (the schedule's checks run here, on the host).
+                rows = [coefficients(count + i) for i in range(n_scan)]
+                indices = asarray(order[: n_scan * size].reshape(n_scan, size))
+                theta, state, losses = steps(spec, m, kernel, theta, state, X, Y, indices,
+                                             asarray(np.asarray(rows), dtype=theta.dtype))
+                count += n_scan
+                state = state._replace(count=count)  # the host's int, not the traced copy
+                total, index = self.backend.xp.sum(losses) * size, indices[-1, ...]
+            for lo in range(n_scan * size, m, size):  # the ragged last batch; every batch without the scan
                 hi = min(lo + size, m)
-                index = None if order is None else order[lo:hi]
-                if order is None and not (lo == 0 and hi == m):
-                    index = self.backend.asarray(list(range(lo, hi)))
+                index = None if size >= m else asarray(order[lo:hi])
                 theta, state, loss = step(spec, m, kernel, theta, state, X, Y, index, coefficients(count))
                 count += 1
-                state = state._replace(count=count)  # the host's int, not the traced copy
-                history.n_evaluations += 1
+                state = state._replace(count=count)
                 term = loss * (hi - lo)
                 total = term if total is None else total + term
+            history.n_evaluations += self.n_batches
             xp = self.backend.xp
             self._last = (X, Y) if index is None else (xp.take(X, index, axis=0), xp.take(Y, index, axis=0))
             return theta, state, float(total / self.epoch_weight)

@@ -374,7 +374,10 @@ class _Recorder:
         # The divergence guard: the lowest loss, where it was reached, and the run of
         # epochs/iterations above the limit (see DIVERGENCE_FACTOR).
         self.first_loss, self.lowest, self.lowest_at, self.lowest_point = None, math.inf, None, None
+        self.limit = math.inf  # max(DIVERGENCE_FACTOR * lowest, first loss), kept up to date
         self.above, self.diverged = 0, False
+        # Read once: record runs after every epoch (a full-batch XOR epoch is ~20 us).
+        self.verbose, self.early_stopping, self.callbacks = options.verbose, options.early_stopping, options.callbacks
 
     def record(self, k: int, theta, loss: float, point=None) -> bool:
         """Log epoch/iteration k (1-based); True when training should stop (reason set).
@@ -391,7 +394,7 @@ class _Recorder:
             h.val_score.append(score)
         h.time.append(time.perf_counter() - self.start)
         h.n_iter = k
-        verbose = self.options.verbose
+        verbose = self.verbose
         if verbose and k % verbose == 0:
             line = f"{self.unit} {k}/{self.total}  loss {loss:.6f}"
             if h.val_loss:
@@ -399,10 +402,10 @@ class _Recorder:
             print(line, flush=True)
         if self._diverging(k, loss, (theta, None) if point is None else point):
             return True
-        stop = self.options.early_stopping and self._no_progress(k, theta)
-        if self.options.callbacks:
+        stop = self.early_stopping and self._no_progress(k, theta)
+        if self.callbacks:
             self.net.theta = theta
-            for callback in self.options.callbacks:
+            for callback in self.callbacks:
                 if callback(k, self.net, h) is True:
                     if not stop:
                         h.stop_reason = "stopped by callback"
@@ -428,12 +431,17 @@ class _Recorder:
     def _diverging(self, k: int, loss: float, point) -> bool:
         """The divergence rule on a finite loss: True (reason set, warned) once the loss has been
         above ``max(DIVERGENCE_FACTOR * lowest, first)`` for ``DIVERGENCE_PATIENCE`` in a row."""
+        # The limit changes only with the first loss and the lowest: updated there, not per call.
         if self.first_loss is None:
             self.first_loss = loss
+            self.limit = max(DIVERGENCE_FACTOR * self.lowest, loss)
         if loss < self.lowest:
             self.lowest, self.lowest_at, self.lowest_point = loss, k, point
-        limit = max(DIVERGENCE_FACTOR * self.lowest, self.first_loss)
-        self.above = self.above + 1 if loss > limit else 0
+            self.limit = max(DIVERGENCE_FACTOR * loss, self.first_loss)
+        if not loss > self.limit:
+            self.above = 0
+            return False
+        self.above += 1
         if self.above < DIVERGENCE_PATIENCE:
             return False
         self.diverge(f"the loss stayed above {DIVERGENCE_FACTOR:g} x its lowest value and above its first "
@@ -501,6 +509,41 @@ def _epoch(source, step: Callable, theta, state, rng: np.random.Generator, histo
     return theta, state, float(total / source.epoch_weight)
 
 
+def _array_free(state) -> bool:
+    """Whether an optimizer state holds no arrays (gd, sgd without momentum: a step count)."""
+    try:
+        return all(value is None or isinstance(value, (bool, int, float)) for value in state)
+    except TypeError:  # not a tuple of fields: assume it holds arrays
+        return False
+
+
+def _epoch_runner(source, optimizer: Callable) -> Callable:
+    """``run(theta, state, rng, history) -> (theta, state, loss)``: one epoch with the
+    optimizer that ``optimizer()`` gives now, its way of stepping resolved once per optimizer.
+
+    Where the backend compiles (JAX), the source runs the epoch as compiled whole steps.
+    Elsewhere :func:`_epoch` runs with a fused step.  A fused step writes into the buffers
+    of the state it returned last, so a new one per epoch starts in buffers of its own and
+    the states kept for a rollback (the recorder's lowest point) are never written; a state
+    that holds no arrays (gd, sgd without momentum) has no buffers to write, and one fused
+    step serves every epoch (its setup is a tenth of a full-batch XOR epoch).
+    """
+    current = [None, None, None, False]  # optimizer, its compiled epoch, its fused step, array-free state
+
+    def run(theta, state, rng, history):
+        opt = optimizer()
+        if opt is not current[0]:
+            current[:] = [opt, source.compiled_epoch(opt), None, _array_free(state)]
+        if current[1] is not None:
+            return current[1](theta, state, rng, history)
+        step = current[2]
+        if step is None or not current[3]:
+            step = current[2] = fused_step(opt)
+        return _epoch(source, step, theta, state, rng, history)
+
+    return run
+
+
 def _descend(recorder: _Recorder, source, options: FitOptions, rng, state):
     """``epochs`` epochs of the stochastic optimizer over ``source``; returns its state."""
     history, theta = recorder.history, recorder.net.theta
@@ -523,18 +566,12 @@ def _descend(recorder: _Recorder, source, options: FitOptions, rng, state):
         return built[key]
 
     state = optimizer().init(theta) if state is None else state
+    run_epoch = _epoch_runner(source, optimizer)
     bar = Progress(options.progress, options.epochs, "epoch")
     try:
         for epoch in range(1, options.epochs + 1):
             start, start_state = theta, state
-            # A new fused step per epoch starts in buffers of its own: the states kept
-            # for a rollback (the recorder's lowest point) are never written.
-            # Where the backend compiles (JAX), the source runs the epoch as compiled whole steps.
-            compiled = source.compiled_epoch(optimizer())
-            if compiled is not None:
-                theta, state, value = compiled(theta, state, rng, history)
-            else:
-                theta, state, value = _epoch(source, fused_step(optimizer()), theta, state, rng, history)
+            theta, state, value = run_epoch(theta, state, rng, history)
             if not math.isfinite(value):
                 # Back to the lowest loss recorded; before any, to the start (the loss
                 # there checked on the whole data: the sources' fallback).

@@ -38,7 +38,34 @@ __all__ = [
     "feature_names",
     "host_features",
     "host_targets",
+    "plain",
+    "check_cast",
 ]
+
+
+def plain(value):
+    """A value as a message shows it, so a message reads ``got 0`` or ``got [3, 0]``, never
+    ``got np.int64(0)`` or ``array(0)``.
+
+    Parameters
+    ----------
+    value : object
+        Any value; typically an argument a message quotes.
+
+    Returns
+    -------
+    object
+        NumPy scalars and 0-d arrays as Python numbers or strings, arrays as lists,
+        lists and tuples element by element; anything else unchanged.  Use it as
+        ``f"... got {plain(value)!r}"``: the repr of the result is plain.
+    """
+    if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(item) for item in value)
+    return value
 
 
 class TargetPlan(NamedTuple):
@@ -300,6 +327,30 @@ def dtype_limit(xp, dtype) -> tuple:
     return float(info.max), f"float{info.bits}"
 
 
+def check_cast(values, dtype, what: str = "X") -> None:
+    """Refuse, naming the overflow, ``values`` that become inf when cast to ``dtype``.
+
+    Parameters
+    ----------
+    values : array, shape (m, n) or (m,)
+        Host or device data, before the cast (an eager array; not Dask).
+    dtype : floating dtype of ``values``' namespace
+        The dtype the values are cast to (the network's).
+    what : str
+        The argument's name, for the message.
+
+    Raises
+    ------
+    ValueError
+        "``what`` contains NaN or infinite values", or "``what`` has a value of
+        magnitude ... that overflows float32 ...; rescale ``what`` or use
+        dtype='float64'".
+    """
+    xp = array_namespace(values)
+    checks = read_checks(feature_checks(values))
+    raise_on(checks, what_x=what, dtype_limit=dtype_limit(xp, dtype))
+
+
 def _native(backend, value, what: str):
     """Host data stays on the host (checked numeric); other arrays are checked as the
     backend's, uncast: the checks then see the values before any narrowing cast."""
@@ -409,6 +460,7 @@ def feature_names(X) -> list | None:
 
 
 def _column_message(actual: list, expected: list) -> str:
+    actual, expected = plain(list(actual)), plain(list(expected))  # names loaded from a file may be np.str_
     missing = [name for name in expected if name not in actual]
     extra = [name for name in actual if name not in expected]
     if not missing and not extra:
@@ -449,7 +501,7 @@ def host_features(X, expected_names=None):
         raise ValueError(_column_message(list(X.columns), list(expected_names)))
     for column, dtype in X.dtypes.items():
         if getattr(dtype, "kind", "O") not in "biuf":
-            raise ValueError(f"X column {column!r} is not numeric (dtype {dtype}); encode it as numbers first")
+            raise ValueError(f"X column {plain(column)!r} is not numeric (dtype {dtype}); encode it as numbers first")
     return X.to_numpy(dtype=np.float64, na_value=np.nan)
 
 

@@ -3,12 +3,15 @@
 An installed package reads it from its metadata (:mod:`importlib.metadata`); a source
 checkout that is not installed (``PYTHONPATH=.``) reads the pyproject.toml beside the
 package.  The package, the model files and the CLI all take ``__version__`` from here.
+
+``__version__`` is read the first time it is asked for (PEP 562 module ``__getattr__``), not
+at import: importlib.metadata pulls in email, zipfile and friends (about 13 ms), which
+``import bpnet_xp`` should not pay for (issue 15 item 6).
 """
 
 from __future__ import annotations
 
 import re
-from importlib import metadata
 from pathlib import Path
 
 __all__ = ["__version__", "read_version"]
@@ -37,6 +40,8 @@ def read_version() -> str:
     str
         A PEP 440 version string.
     """
+    from importlib import metadata
+
     try:
         return metadata.version("bpnet_xp")
     except metadata.PackageNotFoundError:
@@ -44,4 +49,10 @@ def read_version() -> str:
     return _from_pyproject(Path(__file__).resolve().parent.parent / "pyproject.toml") or _UNKNOWN
 
 
-__version__ = read_version()
+def __getattr__(name: str) -> str:
+    """``__version__`` on first use (``from .version import __version__`` included), then cached."""
+    if name == "__version__":
+        version = read_version()
+        globals()["__version__"] = version  # later lookups find it without calling here
+        return version
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -240,3 +240,22 @@ def test_jax_tracers_are_not_concrete():
     jax.jit(lambda v: seen.append(is_concrete(v)) or v)(jax.numpy.ones(2))
     assert seen == [False]
     assert is_concrete(jax.numpy.ones(2))
+
+
+def test_scan_equals_a_hand_written_loop(backend):
+    """Backend.scan (jax.lax.scan on JAX, a loop elsewhere) against NumPy's cumulative sum."""
+    from bpnet_xp.backend import to_numpy
+
+    values = np.array([[1.0, 2.0], [3.0, -1.0], [0.5, 4.0]])
+    scales = np.array([2.0, 3.0, 0.5])
+    xs = (backend.asarray(values, dtype="float32"), backend.asarray(scales, dtype="float32"))
+
+    def body(carry, x):
+        row, scale = x
+        carry = carry + row * scale
+        return carry, backend.xp.sum(carry)
+
+    carry, ys = backend.scan(body, backend.asarray(np.zeros(2), dtype="float32"), xs)
+    running = np.cumsum(values * scales[:, None], axis=0)
+    np.testing.assert_allclose(to_numpy(carry), running[-1], rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(ys), running.sum(axis=1), rtol=1e-6)

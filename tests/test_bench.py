@@ -218,6 +218,31 @@ def test_torch_peer(quick_run):
     assert torch_threads["torch_threads"] == 1
 
 
+def test_native_jax_peer_and_wide_variant(tmp_path):
+    # The native JAX peer (jax.numpy MLP + Adam, one jax.jit step) is paired with bpnet_xp's
+    # jax backend; from the same initial weights and batch order it reaches the same loss as
+    # the hand-written NumPy loop (float32 rounding apart).
+    pytest.importorskip("jax")
+    out = tmp_path / "w1.json"
+    _run_bench("--quick", "--threads", "1", "--backends", "numpy,jax", "--workloads", "w1", "--json", str(out),
+               "--results-dir", str(tmp_path))
+    data = json.loads(out.read_text())
+    for batch in ("64", "128"):
+        section = data["w1"]["batches"][batch]
+        ratio = section["ratios"]["bpnet_xp:jax"]["jax_native"]
+        assert ratio["paired"] is True and ratio["median"] > 0
+        implementations = section["implementations"]
+        assert implementations["jax_native"]["final_loss"] == pytest.approx(
+            implementations["numpy_hand"]["final_loss"], rel=1e-4)
+    wide = data["w1"]["wide"]
+    assert wide["network"]["layer_sizes"] == [64, 48, 48, 10]
+    assert wide["network"]["parameters"] == 64 * 48 + 48 + 48 * 48 + 48 + 48 * 10 + 10
+    section = wide["batches"]["64"]
+    assert section["ratios"]["bpnet_xp:numpy"]["numpy_hand"]["paired"] is True
+    assert "sklearn" not in section["implementations"]
+    assert "jaxnative" in data["meta"]["threads"]["processes"]  # a worker of its own
+
+
 def test_jax_float64_runs_in_an_x64_worker(tmp_path):
     pytest.importorskip("jax")
     out = tmp_path / "w2.json"
@@ -280,6 +305,7 @@ def test_worker_routing():
     assert kind("sklearn") == kind("sklearn lbfgs (softmax output)") == "sklearn"
     assert kind("bpnet_xp:cupy") == "cupy"
     assert kind("bpnet_xp:jax") == "jax" and kind("bpnet_xp:jax cg", float64=True) == "jax-x64"
+    assert kind("jax_native") == "jaxnative"  # not the process of bpnet_xp's jax backend
     assert kind("bpnet_xp:numpy cg", float64=True) == "bpnet"
     assert common.split_label("bpnet_xp:torch:cuda") == ("torch", "cuda")
     assert common.split_label("bpnet_xp:numpy") == ("numpy", None)

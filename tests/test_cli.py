@@ -285,6 +285,7 @@ def bad_files(tmp_path, trained):
     (tmp_path / "three.csv").write_text("1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
     data = model.read_bytes()
     (tmp_path / "truncated.npz").write_bytes(data[: len(data) // 2])
+    np.savez(tmp_path / "data.npz", X=np.ones((4, 2)), y=np.array([0, 1, 0, 1]))
     return tmp_path, model
 
 
@@ -304,6 +305,16 @@ ERRORS = [
     (["train", "--hidden", "abc"], 2, ["--hidden"]),
     (["train", "--test-fraction", "1.5"], 2, ["--test-fraction"]),
     (["frobnicate"], 2, ["invalid choice"]),
+    # A file given to the wrong option (issue 12 (c)): named with the option, what it holds, the fix.
+    (["train", "--npz", "{d}/three.csv"], 2, ["--npz", "three.csv", "not a NumPy .npz archive", "CSV text",
+                                              "use --csv"]),
+    (["predict", "{model}", "--npz", "{d}/three.csv"], 2, ["--npz", "CSV text", "use --csv"]),
+    (["evaluate", "{d}/three.csv"], 2, ["three.csv", "not a bpnet_xp model file", "CSV text", "--csv"]),
+    (["predict", "{d}/three.csv", "--csv", "{d}/three.csv"], 2, ["not a bpnet_xp model file", "CSV text"]),
+    (["train", "--csv", "{model}"], 2, ["--csv", "not a CSV text file", "a bpnet_xp model file"]),
+    (["evaluate", "{model}", "--csv", "{model}"], 2, ["--csv", "a bpnet_xp model file"]),
+    (["evaluate", "{d}/data.npz"], 2, ["data.npz", "not a bpnet_xp model file", "use --npz"]),
+    (["train", "--npz", "{model}"], 2, ["--npz", "a bpnet_xp model file", "not data"]),
     ([], 2, ["no command"]),
 ]
 
@@ -420,3 +431,61 @@ def test_module_entry_point_error_has_no_traceback(tmp_path):
     assert result.returncode == 1
     assert result.stderr.splitlines() == [f"bpnet-xp: error: model file {str(tmp_path / 'missing.npz')!r} does not exist"]
     assert result.stdout == ""
+
+
+# -- issue 12 (a): a value that overflows float32 is named, with its place, on every command -------
+
+def _csv_with(path, X, y):
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["a", "b", "c", "label"])
+        writer.writerows([*(repr(float(v)) for v in row), label] for row, label in zip(X, y))
+    return path
+
+
+def test_float32_overflow_in_a_csv_is_named_by_train_evaluate_and_predict(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    labels = (X[:, 0] > 0).astype(int)
+    good = _csv_with(tmp_path / "good.csv", X, labels)
+    X[5, 1] = 1e308  # sample 6, feature column 2: finite in float64, inf in float32
+    big = _csv_with(tmp_path / "big.csv", X, labels)
+    status, _, err = run(capsys, "train", "--csv", big, "--dtype", "float32", "-q")
+    assert status == 1 and len(err.strip().splitlines()) == 1
+    for words in ("big.csv", "sample 6, column 2", "1e+308", "overflows float32", "--dtype float64"):
+        assert words in err, err
+    assert run(capsys, "train", "--csv", big, "-q")[0] == 0  # float64 holds it
+    model = tmp_path / "m.npz"
+    assert run(capsys, "train", "--csv", good, "--dtype", "float32", "--save", model, "-q")[0] == 0
+    for command in ("evaluate", "predict"):
+        status, _, err = run(capsys, command, model, "--csv", big, "--target", "label")
+        assert status == 1 and "Traceback" not in err
+        assert "sample 6, column 2" in err and "overflows float32" in err and "float64 model" in err, err
+    targets = X[:, 0] * 3.0
+    targets[9] = -2e300
+    X[5, 1] = 0.5
+    huge = _csv_with(tmp_path / "targets.csv", X, targets)
+    status, _, err = run(capsys, "train", "--csv", huge, "--task", "regression", "--dtype", "float32", "-q")
+    assert status == 1 and "sample 10 holds the target value -2e+300, which overflows float32" in err, err
+
+
+# -- issue 12 (b): a huge whole number in the label column makes --task auto doubtful ---------------
+
+@pytest.mark.parametrize("labels, task", [
+    (["0", "1"] * 20 + ["1e30"], "classification"),  # 3 distinct values: classes, by rule 4
+    ([str(k) for k in range(30)] * 2 + ["1e30"], "regression"),  # 31 distinct values: regression
+])
+def test_a_label_beyond_two_to_the_53_is_named_in_the_task_warning(tmp_path, capsys, labels, task):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "labels.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["a", "b", "label"])
+        writer.writerows([f"{a:.3f}", f"{b:.3f}", label] for (a, b), label in
+                         zip(rng.standard_normal((len(labels), 2)), labels))
+    status, out, err = run(capsys, "train", "--csv", path, "--max-iter", "2", "--test-fraction", "0")
+    assert status == 0
+    assert f"task:      {task} (auto: " in out
+    warning = [line for line in err.splitlines() if "warning:" in line and "--task" in line]
+    assert len(warning) == 1, err
+    assert "1e+30" in warning[0] and "2^53" in warning[0] and f"chose {task}" in warning[0]

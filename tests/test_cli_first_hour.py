@@ -311,3 +311,59 @@ def test_ctrl_c_during_train_save_keeps_the_best_parameters(tmp_path, flowers):
     start = bp.MLP(net.layer_sizes, backend="numpy", dtype="float64", seed=0)
     assert meta["final_loss"] < start.loss(net.scaler.transform(X), np.searchsorted(net.classes, labels))
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+# ---------------------------------------------------------------------------------------
+# --plot: which pictures apply (the digit grid and hidden-weight images only for images).
+
+
+def _record_drawn(monkeypatch):
+    """Record the rows that plot_digits draws (the function still draws them)."""
+    from bpnet_xp import plotting
+
+    drawn = []
+    original = plotting.plot_digits
+
+    def recording(images, *args, **kwargs):
+        drawn.append(np.array(images, dtype=np.float64))
+        return original(images, *args, **kwargs)
+
+    monkeypatch.setattr(plotting, "plot_digits", recording)
+    return drawn
+
+
+@pytest.mark.parametrize("extra", [[], ["--no-standardize"], ["--test-fraction", "0"]])
+def test_plot_on_the_bundled_digits_draws_the_digit_grid_and_hidden_weights(capsys, tmp_path, monkeypatch, extra):
+    pytest.importorskip("matplotlib")
+    from bpnet_xp.datasets import load_digits
+
+    drawn = _record_drawn(monkeypatch)
+    out = tmp_path / "plots"
+    status, text, _ = run(capsys, "train", "--max-iter", "3", "--plot", out, *extra)
+    assert status == 0
+    assert sorted(p.name for p in out.iterdir()) == ["confusion_matrix.png", "digits.png", "hidden_weights.png",
+                                                     "loss.png"]
+    assert "digits.png" in text and "hidden_weights.png" in text
+    # The grid shows raw digit images (0..16 ink counts of the bundled file), never the
+    # standardised inputs the network trained on.
+    raw = {row.tobytes() for row in np.asarray(load_digits()[0], dtype=np.float64)}
+    [images] = drawn
+    assert images.shape[1] == 64 and images.min() >= 0 and images.max() <= 16
+    assert all(row.tobytes() in raw for row in images)
+
+
+@pytest.mark.parametrize("n_features", [4, 64])
+def test_plot_on_a_tabular_csv_draws_no_images(capsys, tmp_path, monkeypatch, n_features):
+    # 4 columns, and 64 columns (a square count, but not the bundled digits): no image pictures.
+    pytest.importorskip("matplotlib")
+    drawn = _record_drawn(monkeypatch)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, n_features))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    path = write_csv(tmp_path / "table.csv", [f"x{i}" for i in range(n_features)] + ["label"],
+                     np.column_stack([X, y]).tolist())
+    out = tmp_path / "plots"
+    status, _, _ = run(capsys, "train", "--csv", path, "--target", "label", "--max-iter", "3", "--plot", out)
+    assert status == 0
+    assert sorted(p.name for p in out.iterdir()) == ["confusion_matrix.png", "loss.png"]
+    assert drawn == []

@@ -34,3 +34,56 @@ def test_jax_objective_is_jitted():
         pytest.skip(str(exc))
     net = bp.MLP([3, 2], backend=be, seed=0)
     assert hasattr(net.objective, "lower"), "on JAX the objective is a jax.jit-compiled function"
+
+
+def _jax():
+    try:
+        return bp.get_backend("jax")
+    except bp.BackendUnavailableError as exc:
+        pytest.skip(str(exc))
+
+
+def _fit(backend, dtype, batch_size, shuffle, seed=0, optimizer="adam"):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((50, 5)), rng.integers(0, 3, 50)
+    net = bp.MLP([5, 7, 3], activation="tanh", output="softmax", loss="softmax_cross_entropy", l2=0.1,
+                 backend=backend, dtype=dtype, seed=seed)
+    history = net.fit(X, y, optimizer=optimizer, epochs=4, batch_size=batch_size, learning_rate=0.01,
+                      shuffle=shuffle)
+    return net, history
+
+
+@pytest.mark.parametrize("scan", [True, False], ids=["scan", "step-by-step"])
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+@pytest.mark.parametrize("batch_size, shuffle", [(16, True), (10, True), (16, False), (50, True)],
+                         ids=["ragged-last-batch", "equal-batches", "in-order", "full-batch"])
+def test_jax_compiled_epoch_follows_numpy_float64(batch_size, shuffle, optimizer, scan, monkeypatch):
+    """The whole epoch compiled (a scan over the equal batches, the ragged one apart; or one
+    compiled step per batch) on JAX float32 against NumPy float64 running the generic loop:
+    the same batches in the same order give the same losses per epoch and the same
+    parameters, to float32 rounding."""
+    from bpnet_xp.sources import MemorySource
+
+    jax_backend = _jax()
+    monkeypatch.setattr(MemorySource, "scan_epoch", scan)
+    ref_net, ref = _fit("numpy", "float64", batch_size, shuffle, optimizer=optimizer)
+    net, history = _fit(jax_backend, "float32", batch_size, shuffle, optimizer=optimizer)
+    np.testing.assert_allclose(history.loss, ref.loss, rtol=2e-6, atol=1e-6)
+    np.testing.assert_allclose(jax_backend.to_numpy(net.theta), ref_net.theta, rtol=1e-5, atol=1e-6)
+    assert history.n_evaluations == ref.n_evaluations == 4 * -(-50 // batch_size)
+
+
+def test_jax_compiled_epoch_is_not_traced_again_by_an_equal_fit(monkeypatch):
+    """A second fit with equal hyperparameters and data shapes (another network, another
+    seed) reuses the compiled epoch: jax.jit's cache does not grow."""
+    jax_backend = _jax()
+    from bpnet_xp.sources import MemorySource, scanned_steps, whole_step
+
+    monkeypatch.setattr(MemorySource, "scan_epoch", True)  # the scan too, on any device
+
+    _fit(jax_backend, "float32", 16, True, seed=1)
+    compiled = [jax_backend.compile(fn, static_argnums=(0, 1, 2)) for fn in (scanned_steps, whole_step)]
+    sizes = [fn._cache_size() for fn in compiled]
+    assert all(size >= 1 for size in sizes), "the epoch ran the compiled scan and step"
+    _fit(jax_backend, "float32", 16, True, seed=2)
+    assert [fn._cache_size() for fn in compiled] == sizes

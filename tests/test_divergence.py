@@ -209,3 +209,29 @@ def test_scores_are_printed_with_a_bounded_number_of_digits(value):
     assert len(text) <= 12
     assert float(text) == pytest.approx(value, rel=1e-3) if np.isfinite(value) else text == "inf"
     assert format_score("r2", 0.97112) == "0.9711"  # ordinary scores keep four decimals
+
+
+def test_train_that_diverges_reports_the_loss_of_the_kept_parameters(tmp_path, capsys):
+    # A linear regression (no hidden layer, no penalty, raw inputs, all rows trained on) that
+    # gd with a huge step drives away at once: the network keeps its initial parameters, so
+    # the loss of what it keeps is the loss at the seed's initial weights, computed here by
+    # the NumPy float64 formula of mse (1/(2m) sum of squared residuals).
+    data = _regression_csv(tmp_path / "regression.csv")
+    argv = ["train", "--csv", str(data), "--optimizer", "gd", "--learning-rate", "1e6", "--epochs", "20",
+            "--hidden", "none", "--l2", "0", "--no-standardize", "--test-fraction", "0", "--json"]
+    with np.errstate(all="ignore"):
+        status = main(argv)
+    out, _ = capsys.readouterr()
+    record = __import__("json").loads(out.strip().splitlines()[-1])
+    assert status == 1 and record["diverged"] is True
+    table = np.loadtxt(data, delimiter=",")
+    X, y = table[:, :3], table[:, 3]
+    theta = np.asarray(bp.MLP([3, 1], output="identity", loss="mse", dtype="float64", seed=0).theta)
+    expected = 0.5 * np.mean((X @ theta[:3] + theta[3] - y) ** 2)
+    assert record["kept_loss"] == pytest.approx(expected, rel=1e-9)
+    assert record["final_loss"] is None or record["final_loss"] > 1e3 * expected  # the diverged one
+    with np.errstate(all="ignore"):
+        main(argv[:-1])
+    out, _ = capsys.readouterr()
+    kept = [line for line in out.splitlines() if line.startswith("kept:")]
+    assert len(kept) == 1 and f"{expected:.6g}" in kept[0] and "lowest finite loss" in kept[0], out

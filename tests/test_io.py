@@ -90,6 +90,23 @@ def test_save_writes_exactly_the_given_path_with_normal_permissions(tmp_path, sm
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links on this platform")
+def test_save_through_a_symbolic_link_writes_its_target_and_keeps_the_link(tmp_path, small_net):
+    net = small_net[0]
+    real = tmp_path / "models" / "real.npz"
+    real.parent.mkdir()
+    bp.MLP([3, 4, 2], seed=7).save(real)
+    link = tmp_path / "link.npz"
+    os.symlink(real, link)
+    net.save(link)
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    # The target holds the new parameters, read back by NumPy itself (not by bp.load).
+    with np.load(real, allow_pickle=False) as archive:
+        np.testing.assert_array_equal(archive["theta"], bp.backend.to_numpy(net.theta))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.npz", "models"]
+    assert sorted(p.name for p in real.parent.iterdir()) == ["real.npz"]
+
+
 def test_loaded_network_predicts_like_a_numpy_reference(tmp_path, small_net):
     net, X = small_net
     path = tmp_path / "m.npz"
@@ -372,3 +389,68 @@ def test_saved_object_classes_that_are_not_strings_are_refused(tmp_path, small_n
     with pytest.raises(ValueError, match="not strings"):
         net.save(tmp_path / "m.npz")
     assert _only(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------------------
+# DataFrame column names (issue 13): kept in the metadata, checked on the way back.
+
+
+def test_feature_names_round_trip_with_pandas(tmp_path):
+    pd = pytest.importorskip("pandas", reason="pandas is not installed")
+    rng = np.random.default_rng(3)
+    columns = ["petal length", "petal width", "sépal", "x" * 40]
+    X = pd.DataFrame(rng.normal(size=(24, 4)), columns=columns)
+    y = np.arange(24) % 2
+    net = bp.MLP([4, 3, 1], backend="numpy", dtype="float64", seed=1)
+    net.fit(X, y, optimizer="gd", epochs=2, learning_rate=0.1)
+    path = tmp_path / "named.npz"
+    net.save(path)
+    _, meta = _raw(path)  # read without bpnet_xp: the names are plain JSON strings
+    assert meta["feature_names"] == columns
+    loaded = bp.load(path)
+    assert loaded.feature_names_in_ == columns
+    reference = reference_forward(np.asarray(loaded.theta), [4, 3, 1], X.to_numpy())
+    np.testing.assert_allclose(loaded.predict_proba(X).reshape(-1), reference.reshape(-1), rtol=1e-12)
+    # The loaded names are checked again, as after fit: columns in another order are refused.
+    with pytest.raises(ValueError, match="another order"):
+        loaded.predict(X[columns[::-1]])
+
+
+def test_file_without_feature_names_loads_with_none(saved):
+    # Files written before issue 13 have no "feature_names" key.
+    arrays, meta = _raw(saved)
+    del meta["feature_names"]
+    arrays["metadata"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    with open(saved, "wb") as handle:
+        np.savez(handle, **arrays)
+    assert bp.load(saved).feature_names_in_ is None
+    assert bp.load(saved).theta.shape == (4 * 3 + 3 + 3 * 3 + 3,)
+
+
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        (["a", "b", "c"], "feature_names has 3 names but the network has 4 inputs"),
+        (["a", "b", "c", "d", "e"], "feature_names has 5 names but the network has 4 inputs"),
+        (["a", "b", 3, "d"], r"feature_names\[2\] is 3, not a string"),
+        ("abcd", "feature_names must be a list of strings or null"),
+        ({"a": 1}, "feature_names must be a list of strings or null"),
+        (["a", "b", "c", "y" * 1025], r"feature_names\[3\] has 1025 characters"),
+    ],
+)
+def test_crafted_feature_names_are_refused(saved, names, message):
+    _rewrite(saved, feature_names=names)
+    with pytest.raises(ValueError, match=message) as info:
+        bp.load(saved)
+    assert "m.npz" in str(info.value)
+    with pytest.raises(ValueError, match=message):
+        bio.read_metadata(saved)
+
+
+def test_save_refuses_feature_names_that_load_would_refuse(tmp_path, small_net):
+    net, _ = small_net
+    net.feature_names_in_ = ["a", "b"]  # 2 names, 4 inputs
+    path = tmp_path / "m.npz"
+    with pytest.raises(ValueError, match="load\\(\\) would refuse.*feature_names has 2 names"):
+        net.save(path)
+    assert not path.exists()

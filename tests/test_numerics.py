@@ -133,3 +133,125 @@ def test_canonical_delta_is_the_derivative_of_the_loss(backend, loss, output):
         numeric[idx] = (value(z + e) - value(z - e)) / (2 * h)
     delta = backend.to_numpy(f(backend.asarray(z, dt))) - y
     np.testing.assert_allclose(delta, numeric, rtol=1e-7, atol=1e-9)
+
+
+# -- the network's sigmoid kernel (issue 15) ------------------------------------------------
+def _exact_sigmoid(z: float) -> float:
+    """sigmoid(z) in float64 from math.exp, the two-branch form (no overflow, full precision)."""
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def _dtype_or_skip(backend, dtype):
+    if dtype == "float64" and not backend.has_float64:
+        pytest.skip("no float64 on this device")
+    return dtype
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sigmoid_kernel_against_exact_values_without_warnings(backend, dtype):
+    """sigmoid_kernel = 1 / (1 + exp(-max(z, log(tiny)))): a few ulp of the exact value
+    wherever that value is a normal number, within tiny of it below, over z in [-800, 800];
+    never a warning (no overflow in exp), never inf or NaN.  The in-place form gives the same
+    bits where the library writes into arrays, None (nothing written) elsewhere."""
+    import warnings
+
+    from bpnet_xp.activations import sigmoid_kernel, sigmoid_kernel_inplace
+
+    _dtype_or_skip(backend, dtype)
+    z = np.concatenate([np.linspace(-800, 800, 4001), [-745.2, -708.5, -708.3, -87.4, -87.3, -40.0, 0.0, 40.0]])
+    z = z.astype(dtype)
+    reference = np.array([_exact_sigmoid(float(v)) for v in z])  # from the rounded inputs, in float64
+    tiny, eps = float(np.finfo(dtype).smallest_normal), float(np.finfo(dtype).eps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            got = backend.to_numpy(sigmoid_kernel(backend.asarray(z, dtype))).astype(np.float64)
+            zb = backend.asarray(z.copy(), dtype)  # a copy: NumPy's asarray would hand z itself
+            written = sigmoid_kernel_inplace(zb)
+    assert np.all(np.isfinite(got))
+    normal = reference >= tiny
+    np.testing.assert_allclose(got[normal], reference[normal], rtol=8 * eps, atol=0)
+    assert np.all(np.abs(got[~normal] - reference[~normal]) <= 1.001 * tiny)  # ~sigmoid(log(tiny)), log(tiny) rounded
+    assert np.all((got >= 0.0) & (got <= 1.0))  # (XLA on CPU flushes subnormals: 0 there)
+    # sigmoid(-40) keeps its digits: e^-40 / (1 + e^-40) = 4.248354255291589e-18.
+    assert got[np.flatnonzero(z == np.asarray(-40.0, dtype))[0]] == pytest.approx(4.248354255291589e-18, rel=8 * eps)
+    if backend.writes_in_place:
+        assert written is zb
+        np.testing.assert_array_equal(backend.to_numpy(zb).astype(np.float64), got)
+    else:
+        assert written is None
+        np.testing.assert_array_equal(backend.to_numpy(zb), z)
+
+
+def test_public_sigmoid_keeps_the_subnormal_tail(backend):
+    """bpnet_xp.activations.sigmoid stays the exact two-branch form: relative precision even
+    where the output is subnormal (where sigmoid_kernel is only within tiny)."""
+    dt = _f64(backend)
+    if backend.name == "jax":
+        pytest.skip("XLA on CPU flushes subnormal results to 0 (a property of the device, not of the formula)")
+    z = np.array([-720.0, -740.0])
+    got = backend.to_numpy(sigmoid(backend.asarray(z, dt)))
+    np.testing.assert_allclose(got, [math.exp(-720.0), math.exp(-740.0)], rtol=1e-6)
+
+
+def _softplus(z: float) -> float:
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cross_entropy_and_log_sigmoid_on_extreme_logits_against_float64(backend, dtype):
+    """logaddexp(0.0, z) with a Python scalar: the float64 softplus reference on logits from
+    -1e4 to 1e4, finite, no warning."""
+    import warnings
+
+    from bpnet_xp.activations import log_sigmoid
+
+    _dtype_or_skip(backend, dtype)
+    z = np.array([[-1e4, -800.0, -90.0, -30.0, -1.0, 0.0, 1e-3, 2.5, 30.0, 90.0, 800.0, 1e4]], dtype=dtype)
+    y = np.array([[0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0]], dtype=dtype)
+    z64 = z.astype(np.float64)
+    terms = [_softplus(float(v)) - float(t) * float(v) for v, t in zip(z64[0], y[0].astype(np.float64))]
+    eps = float(np.finfo(dtype).eps)
+    zb, yb = backend.asarray(z, dtype), backend.asarray(y, dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = float(LOSSES["cross_entropy"].value(zb, sigmoid(zb), yb))
+        logs = backend.to_numpy(log_sigmoid(zb)).astype(np.float64)
+    # Each term is exact to a few ulp of its size; the sum then to a few ulp of the largest.
+    assert value == pytest.approx(math.fsum(terms), rel=8 * eps, abs=8 * eps * max(abs(t) for t in terms))
+    np.testing.assert_allclose(logs[0], [-_softplus(-float(v)) for v in z64[0]], rtol=8 * eps,
+                               atol=float(np.finfo(dtype).smallest_normal))  # subnormal results may flush to 0 (XLA)
+
+
+def test_network_gradient_with_saturated_sigmoid_units_against_central_differences(backend):
+    """A sigmoid network whose hidden pre-activations reach beyond log(tiny) (the kernel's
+    floor) and far above 0: its gradient (the step plan where the library writes in place,
+    the generic path elsewhere) against central differences of its loss in float64."""
+    import bpnet_xp as bp
+    from bpnet_xp.network import batch_plan
+    from bpnet_xp.sources import batch_loss_and_grad
+
+    dt = _f64(backend)
+    net = bp.MLP([3, 4, 2], activation="sigmoid", output="sigmoid", loss="cross_entropy", l2=0.5,
+                 backend=backend, dtype=dt, seed=1)
+    rng = np.random.default_rng(5)
+    X = np.array([[300.0, -1.0, 0.5], [-300.0, 2.0, 0.1], [0.3, -0.2, 0.9], [1.0, 1.0, -1.0]])
+    y = rng.integers(0, 2, 4)
+    Xd, Yd = net.prepare(X, y)
+    theta = bp.backend.to_numpy(net.theta).astype(np.float64)
+    theta[0:4] = [3.0, -3.0, 0.2, -0.1]  # x0 = +-300 drives two hidden units to z = +-900
+    theta_b = backend.asarray(theta, dt)
+    plan = batch_plan(net.spec, theta_b, 4)
+    loss, grad = (plan or (lambda t, a, b: batch_loss_and_grad(net.spec, t, a, b, 4)))(theta_b, Xd, Yd)
+    grad = bp.backend.to_numpy(grad).astype(np.float64).copy()
+
+    def J(t):
+        return float(batch_loss_and_grad(net.spec, backend.asarray(t, dt), Xd, Yd, 4)[0])
+
+    h = 1e-6
+    fd = np.array([(J(theta + h * e) - J(theta - h * e)) / (2 * h) for e in np.eye(theta.size)])
+    assert math.isfinite(float(loss)) and float(loss) == pytest.approx(J(theta), rel=1e-12)
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8)

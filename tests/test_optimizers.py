@@ -347,3 +347,80 @@ def test_fused_step_never_writes_a_state_it_did_not_return(backend, make):
     for kept, values in zip(earlier[1:], before):
         np.testing.assert_array_equal(to_numpy(kept), values)
     assert earlier.count == 1 and state.count == 4
+
+
+# ---------------------------------------------------------------------------------------
+# A learning-rate schedule's values are checked where they are used (issue 12).
+
+
+@pytest.mark.parametrize("bad", [-1, -1e-3, float("nan"), float("inf"), "0.1", None, True, [0.1]],
+                         ids=["minus-one", "negative", "nan", "inf", "string", "none", "bool", "list"])
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_schedule_returning_a_bad_rate_raises_naming_learning_rate_and_count(backend, name, bad):
+    optimizer = opt.get_optimizer(name, learning_rate=lambda count: 0.1 if count < 2 else bad)
+    theta, g = _on(backend, THETA), _on(backend, GRAD1)
+    state = optimizer.init(theta)
+    for _ in range(2):  # counts 0 and 1 are fine
+        _, state = optimizer.update(g, state, theta)
+    with pytest.raises(ValueError, match=r"learning_rate.*count 2"):
+        optimizer.update(g, state, theta)
+    with pytest.raises(ValueError, match=r"learning_rate.*count 2"):
+        opt.fused_step(optimizer)(g, state, theta)
+
+
+def test_schedule_may_return_zero_and_numbers_that_are_not_floats(backend):
+    # Zero is allowed (a decay may reach it): no move.  An int or a NumPy float counts as its value.
+    theta, g = _on(backend, THETA), _on(backend, GRAD1)
+    for rate, expected in ((0.0, THETA), (1, THETA - 1 * GRAD1), (np.float32(0.5), THETA - 0.5 * GRAD1)):
+        optimizer = opt.sgd(learning_rate=lambda count, rate=rate: rate)
+        updates, _ = optimizer.update(g, optimizer.init(theta), theta)
+        np.testing.assert_allclose(to_numpy(opt.apply_updates(theta, updates)), expected, **_tol(backend))
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_fit_with_a_negative_schedule_raises_instead_of_ascending(backend, name):
+    import bpnet_xp as bp
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((30, 3)), rng.integers(0, 2, 30)
+    net = bp.MLP([3, 4, 2], output="softmax", loss="softmax_cross_entropy", backend=backend,
+                 dtype=_dtype(backend), seed=0)
+    with pytest.raises(ValueError, match=r"learning_rate.*count 0"):
+        net.fit(X, y, optimizer=name, epochs=2, batch_size=10, learning_rate=lambda t: -1)
+
+
+def test_cupy_fused_adam_kernel_is_bit_identical_to_the_generic_update():
+    """The one-pass CuPy ElementwiseKernel (bpnet_xp.backend.fused_adam) against the
+    generic update's eleven kernels, float32 and float64 (skips without a CUDA device)."""
+    import bpnet_xp as bp
+    from bpnet_xp.backend import fused_adam
+
+    try:
+        backend = bp.get_backend("cupy")
+    except bp.BackendUnavailableError as exc:
+        pytest.skip(str(exc))
+    import cupy
+
+    assert fused_adam(cupy) is not None
+    rng = np.random.default_rng(0)
+    for dtype in ("float32", "float64"):
+        optimizer = opt.adam(0.01)
+        step = opt.fused_step(optimizer)
+        theta_ref = theta = backend.asarray(rng.standard_normal(10_000), dtype=dtype)
+        state_ref = state = optimizer.init(theta)
+        for _ in range(3):
+            g = backend.asarray(rng.standard_normal(10_000), dtype=dtype)
+            updates, state_ref = optimizer.update(g, state_ref, theta_ref)
+            theta_ref = opt.apply_updates(theta_ref, updates)
+            theta, state = step(g, state, theta)
+            for fused, ref in ((theta, theta_ref), (state.mu, state_ref.mu), (state.nu, state_ref.nu)):
+                np.testing.assert_array_equal(to_numpy(fused), to_numpy(ref))
+
+
+def test_fused_adam_is_offered_only_where_it_is_bit_identical():
+    # NumPy has no fusion without an extra library; PyTorch's one-pass forms round differently.
+    from bpnet_xp.backend import fused_adam
+
+    assert fused_adam(np) is None
+    torch = pytest.importorskip("torch")
+    assert fused_adam(torch) is None

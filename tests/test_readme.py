@@ -91,3 +91,11 @@ def test_readme_links_into_every_docs_page():
     linked = {(ROOT / target.partition("#")[0]).resolve() for target in _links(README)}
     pages = set((ROOT / "docs").glob("*.md"))
     assert pages <= linked, f"README.md does not link to {sorted(p.name for p in pages - linked)}"
+
+
+def test_cited_result_files_exist():
+    # A figure in the README or the docs names the result file it came from; that file must be there.
+    cited = {m for page in PAGES for m in re.findall(r"benchmarks/results/[\w.-]+\.(?:md|json)", page.read_text())}
+    assert cited, "no result file cited: the pattern no longer matches the pages"
+    missing = sorted(c for c in cited if not (ROOT / c).exists())
+    assert not missing, f"cited but not in benchmarks/results: {missing}"

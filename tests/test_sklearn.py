@@ -518,3 +518,143 @@ def test_grid_search_on_digits_is_as_accurate_as_mlpclassifier(record_property):
     print(f"\nheld-out accuracy: BPClassifier {ours_accuracy:.4f} ({ours.best_params_}), "
           f"MLPClassifier {theirs_accuracy:.4f} ({theirs.best_params_})")
     assert ours_accuracy >= theirs_accuracy - 0.01
+
+
+# ---------------------------------------------------------------------------------------
+# scipy.sparse X: densified one mini-batch (or bounded block of rows) at a time.
+
+sparse = pytest.importorskip("scipy.sparse", reason="the sparse-input tests need scipy")
+SPARSE_FORMATS = [sparse.csr_matrix, sparse.csc_matrix, sparse.coo_matrix, sparse.csr_array]
+
+
+def _sparse_data(m=150, n=12, seed=0):
+    """Mostly-zero features (about 80 % zeros) with a learnable 3-class target and weights."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(m, n)) * (rng.random((m, n)) < 0.2)
+    y = np.digitize(X[:, :4].sum(axis=1), [-0.3, 0.3])  # three well-populated classes
+    return X, y, rng.random(m) + 0.1
+
+
+def _float64(backend):
+    return "float64" if backend.has_float64 else "float32"
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "lbfgs", "cg"])
+def test_sparse_x_trains_and_predicts_as_the_dense_array(backend, optimizer):
+    X, y, w = _sparse_data()
+    dtype = _float64(backend)
+    tol = 1e-9 if dtype == "float64" else 1e-4
+    kwargs = dict(optimizer=optimizer, max_iter=12, batch_size=32, random_state=0, backend=backend, dtype=dtype)
+    dense = _fit_quietly(BPClassifier((6,), **kwargs), X, y, sample_weight=w)
+    for to_sparse in SPARSE_FORMATS:
+        fitted = _fit_quietly(BPClassifier((6,), **kwargs), to_sparse(X), y, sample_weight=w)
+        np.testing.assert_allclose(fitted.loss_curve_, dense.loss_curve_, rtol=tol)
+        proba = to_numpy(fitted.predict_proba(to_sparse(X)))
+        np.testing.assert_allclose(proba, to_numpy(dense.predict_proba(X)), rtol=tol, atol=tol)
+        # ... and the probabilities are the softmax of an independent NumPy forward pass on the dense X.
+        z = _reference_outputs(fitted, X)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        np.testing.assert_allclose(proba, e / e.sum(axis=1, keepdims=True), rtol=tol, atol=tol)
+        assert fitted.score(to_sparse(X), y) == pytest.approx(dense.score(X, y))
+
+
+def test_sparse_partial_fit_and_regression_follow_the_dense_array():
+    X, y, _ = _sparse_data(seed=1)
+    target = X[:, 0] - 2 * X[:, 3]
+    dense = BPRegressor((5,), random_state=3, batch_size=16, backend="numpy")
+    sparse_reg = BPRegressor((5,), random_state=3, batch_size=16, backend="numpy")
+    for _ in range(3):
+        dense.partial_fit(X, target)
+        sparse_reg.partial_fit(sparse.csr_matrix(X), target)
+    np.testing.assert_allclose(sparse_reg.loss_curve_, dense.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(sparse_reg.predict(sparse.csc_matrix(X)), _reference_outputs(sparse_reg, X)[:, 0],
+                               rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("optimizer, extra", [("lbfgs", {}), ("gd", {}), ("adam", {"early_stopping": True}),
+                                              ("rprop", {})])
+def test_sparse_x_in_blocks_of_rows_gives_the_full_batch_numbers(monkeypatch, optimizer, extra):
+    # Blocks of 3 rows: the full-batch objective, the hold-out score and the predictions are
+    # sums over many densified blocks, which must add up to the dense numbers.
+    import bpnet_xp.sklearn as bpsk
+
+    monkeypatch.setattr(bpsk, "_BLOCK_ELEMENTS", 3 * 12)
+    X, y, w = _sparse_data()
+    kwargs = dict(optimizer=optimizer, max_iter=10, random_state=0, backend="numpy", **extra)
+    dense = _fit_quietly(BPClassifier((6,), **kwargs), X, y, sample_weight=w)
+    fitted = _fit_quietly(BPClassifier((6,), **kwargs), sparse.csr_matrix(X), y, sample_weight=w)
+    np.testing.assert_allclose(fitted.loss_curve_, dense.loss_curve_, rtol=1e-9)
+    if extra:
+        np.testing.assert_allclose(fitted.validation_scores_, dense.validation_scores_, rtol=1e-12)
+    np.testing.assert_allclose(fitted.predict_proba(sparse.coo_matrix(X)), dense.predict_proba(X),
+                               rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_sparse_x_is_never_densified_as_a_whole(optimizer):
+    import tracemalloc
+
+    m, n = 200_000, 2_000  # dense float64: 3.2 GB; 0.1 % density: 400 000 stored values
+    rng = np.random.default_rng(0)
+    X = sparse.csr_matrix((rng.random(2 * m), rng.integers(0, n, 2 * m), np.arange(0, 2 * m + 1, 2)), shape=(m, n))
+    y = rng.random(m)
+    dense_bytes = m * n * 8
+    tracemalloc.start()
+    try:
+        reg = _fit_quietly(BPRegressor((2,), optimizer=optimizer, max_iter=1, batch_size=256, random_state=0,
+                                       backend="numpy"), X, y)
+        predicted = reg.predict(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert predicted.shape == (m,) and np.all(np.isfinite(predicted))
+    assert len(reg.loss_curve_) == 1 and np.isfinite(reg.loss_curve_[0])
+    assert peak < dense_bytes / 20, f"peak {peak / 1e6:.0f} MB for a {dense_bytes / 1e9:.1f} GB dense X"
+
+
+@pytest.mark.parametrize("bad, message", [(np.nan, "Input X contains NaN"), (np.inf, "Input X contains infinity")])
+def test_sparse_x_with_nan_or_inf_is_refused_naming_x(bad, message):
+    X, y, _ = _sparse_data()
+    Xs = sparse.csr_matrix(X)
+    Xs.data[3] = bad
+    with pytest.raises(ValueError, match=message):
+        BPClassifier(backend="numpy").fit(Xs, y)
+    with pytest.raises(ValueError, match=message):
+        BPClassifier(backend="numpy").partial_fit(Xs, y, classes=[0, 1, 2])
+    fitted = _fit_quietly(BPClassifier((3,), max_iter=2, backend="numpy", random_state=0), X, y)
+    with pytest.raises(ValueError, match=message):
+        fitted.predict(Xs)
+    with pytest.raises(ValueError, match="X has 11 features"):
+        fitted.predict(sparse.csr_matrix(X[:, :11]))
+
+
+@pytest.mark.parametrize("optimizer", ["newton", "scg", "lm", "br"])
+def test_sparse_x_with_a_curvature_trainer_is_refused_naming_the_optimizer(optimizer):
+    X, y, _ = _sparse_data()
+    with pytest.raises(ValueError, match=f"optimizer={optimizer!r}.*use optimizer='lbfgs'"):
+        BPRegressor(optimizer=optimizer, backend="numpy").fit(sparse.csr_matrix(X), X[:, 0])
+
+
+@pytest.mark.parametrize("scale, extra, why", [
+    (1e3, dict(learning_rate=10.0), "non-finite loss"),
+    (30.0, dict(learning_rate=1.0, momentum=0.99, activation="identity"), "1000 x its lowest"),
+])
+def test_sparse_x_divergence_stops_warns_and_keeps_finite_parameters_as_dense(scale, extra, why):
+    # Absurd steps on large inputs: the dense driver's divergence rules (a non-finite epoch
+    # loss; a loss 1000 x above its lowest for 3 epochs) -> RuntimeWarning, stop, keep the
+    # parameters where the loss was lowest; sparse X must stop at the same epoch, alike.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5)) * scale
+    y = X[:, 0] * scale ** 2
+    kwargs = dict(optimizer="sgd", max_iter=20, random_state=0, backend="numpy", **extra)
+    with np.errstate(over="ignore", invalid="ignore"):  # NumPy's own overflow notices are not the point
+        with pytest.warns(RuntimeWarning, match="diverged"):
+            dense = BPRegressor((5,), **kwargs).fit(X, y)
+        with pytest.warns(RuntimeWarning, match="diverged"):
+            fitted = BPRegressor((5,), **kwargs).fit(sparse.csr_matrix(X), y)
+    assert fitted.stop_reason_.startswith("diverged") and why in fitted.stop_reason_ and why in dense.stop_reason_
+    assert fitted.n_iter_ == dense.n_iter_ < 20
+    np.testing.assert_allclose(fitted.loss_curve_, dense.loss_curve_, rtol=1e-12)
+    assert np.all(np.isfinite(fitted.network_.theta))
+    np.testing.assert_allclose(fitted.network_.theta, dense.network_.theta, rtol=1e-12)

@@ -22,7 +22,9 @@ def _net(backend, activation, output, loss, l2):
 
 
 CASES = [("sigmoid", "sigmoid", "cross_entropy", 0.7), ("relu", "softmax", "softmax_cross_entropy", 0.0),
-         ("tanh", "identity", "mse", 0.3)]
+         ("tanh", "identity", "mse", 0.3),
+         # Not canonical: the plan's chain-rule delta (dL/da * da/dz) and the sigmoid kernel at the output.
+         ("sigmoid", "sigmoid", "mse", 0.2)]
 
 
 @pytest.mark.parametrize("activation,output,loss,l2", CASES)
@@ -118,3 +120,42 @@ def test_compiled_epoch_matches_the_generic_loop(backend, monkeypatch, name, opt
     np.testing.assert_allclose(fast_loss, loss, rtol=tol)
     np.testing.assert_allclose(fast_theta, theta, rtol=tol, atol=tol)
     assert np.all(np.diff(loss) < 0)  # and the run trains (its loss falls), a check independent of both
+
+
+def test_batch_plan_takes_user_kernels_without_xp_and_reuses_views_of_one_buffer(backend):
+    """A user's own Activation whose functions take no ``xp`` keyword is called as it is;
+    a theta written in place between two calls (the same buffer) gives the new gradient.
+    Both against the generic path, which agrees with the NumPy float64 reference above."""
+    from array_api_compat import array_namespace
+
+    from bpnet_xp.activations import Activation
+
+    def softsign(z):
+        xp = array_namespace(z)
+        return z / (1 + xp.abs(z))
+
+    def softsign_derivative(a):
+        return (1 - abs(a)) ** 2  # 1 / (1 + |z|)^2, as |a| = |z| / (1 + |z|)
+
+    custom = Activation("softsign", softsign, softsign_derivative)
+    net = bp.MLP([5, 4, 2], activation=custom, output="sigmoid", loss="cross_entropy", l2=0.4, backend=backend,
+                 dtype="float64" if backend.has_float64 else "float32", seed=2)
+    rng = np.random.default_rng(6)
+    Xd, Yd = net.prepare(rng.standard_normal((6, 5)), rng.integers(0, 2, 6))
+    plan = batch_plan(net.spec, net.theta, 6)
+    if plan is None:
+        assert not backend.writes_in_place
+        return
+    theta = backend.xp.asarray(net.theta, copy=True)
+    for scale in (1.0, -2.0):  # the second call sees the same buffer, rewritten in place
+        if scale != 1.0:
+            theta *= scale
+        got_loss, got_grad = plan(theta, Xd, Yd)
+        want_loss, want_grad = batch_loss_and_grad(net.spec, theta, Xd, Yd, 6)
+        np.testing.assert_array_equal(bp.backend.to_numpy(got_loss), bp.backend.to_numpy(want_loss))
+        np.testing.assert_array_equal(bp.backend.to_numpy(got_grad), bp.backend.to_numpy(want_grad))
+    # The softsign derivative itself against central differences (the reference of both paths).
+    z = np.linspace(-3, 3, 7)
+    h = 1e-6
+    fd = (z + h) / (1 + np.abs(z + h)) - (z - h) / (1 + np.abs(z - h))
+    np.testing.assert_allclose(softsign_derivative(softsign(z)), fd / (2 * h), rtol=1e-6)

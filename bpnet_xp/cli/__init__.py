@@ -9,7 +9,8 @@ float64, and prints the training and test accuracy.
 Errors the user can fix (a missing file, a malformed CSV, an unusable backend or
 device, data that does not fit the model) print one line,
 ``bpnet-xp: error: ...``, on stderr and exit with status 1 (2 for a command-line
-usage error); ``--debug`` shows the traceback instead.
+usage error, such as a file given to the wrong option: a CSV as ``--npz``, a model
+as ``--csv``); ``--debug`` shows the traceback instead.
 
 :func:`main` takes the argument list and returns the exit status, so the command
 can be run in-process (``bpnet_xp.cli.main(["train", "--json"])``).  Inside:
@@ -25,7 +26,7 @@ import sys
 import warnings
 from typing import Sequence
 
-from .commands import COMMANDS, CommandError
+from .commands import COMMANDS, CommandError, FileKindError
 from .parser import COMMAND_NAMES, PROGRAM_NAME, UsageError, build_parser
 from .report import Console, single_line
 
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         The exit status: 0 on success, 1 for an error (or a failed gradient
-        check), 2 for a usage error, 130 when interrupted.
+        check), 2 for a usage error (a file given to the wrong option included), 130 when interrupted.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -92,6 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         _error("interrupted")
         return 130
+    except FileKindError as exc:  # a file given to the wrong option: a command-line mistake
+        if debug:
+            raise
+        _error(_describe_error(exc))
+        return 2
     except BrokenPipeError:
         # Output piped into e.g. `head`, which stopped reading: not an error worth a message.
         with contextlib.suppress(Exception):

@@ -24,10 +24,11 @@ from ..io import read_metadata, save
 from .. import metrics
 from ..metrics import confusion_counts as confusion_matrix
 from ..preprocessing import LabelEncoder, StandardScaler, train_test_split
+from ..validation import plain
 from . import report
 from .parser import DATASETS, LINE_SEARCH_OPTIMIZERS
 from .checkpoint import Checkpoint
-from .paths import refuse_overwriting_inputs, write_path
+from .paths import describe_kind, file_kind, refuse_overwriting_inputs, write_path
 from .task import choose_task
 
 __all__ = ["CommandError", "COMMANDS", "train", "evaluate", "predict", "gradcheck", "backends"]
@@ -35,6 +36,35 @@ __all__ = ["CommandError", "COMMANDS", "train", "evaluate", "predict", "gradchec
 
 class CommandError(Exception):
     """A problem the user can fix; printed as one line, exit status 1."""
+
+
+class FileKindError(CommandError):
+    """A file given to the wrong option (a CSV as --npz, a model as --csv); exit status 2,
+    as for any other mistake on the command line itself."""
+
+
+# What each option reads, in words, and what to do with each other kind of file.
+# A damaged archive is left to the loader of an archive, which names the damage.
+_OPTION_READS = {"--csv": (("text",), "a CSV text file"),
+                 "--npz": (("npz", "archive"), "a NumPy .npz archive of data arrays"),
+                 "MODEL": (("model", "archive"), "a bpnet_xp model file")}
+_KIND_HINT = {"text": "use --csv {path}", "npz": "use --npz {path}",
+              "model": "a model is the first argument of evaluate and predict, not data"}
+
+
+def _check_file_kind(option: str, path) -> None:
+    """Refuse, in one line, a file that is not the kind ``option`` reads (a missing or
+    unreadable file is left to the loader, which names it)."""
+    kind = file_kind(path) if path is not None else None
+    expected, words = _OPTION_READS[option]
+    if kind is None or kind in expected:
+        return
+    path = os.fspath(path)
+    where = f"the model {path}" if option == "MODEL" else f"{option} {path}"
+    hint = _KIND_HINT.get(kind, "").format(path=path)
+    if option == "MODEL" and kind in ("text", "npz"):
+        hint += " for the data; MODEL is the file 'train --save' wrote"
+    raise FileKindError(f"{where} is not {words} (it looks like {describe_kind(kind)})" + (f": {hint}" if hint else ""))
 
 
 # Defaults that differ between the bundled data sets (None: the generic default applies).
@@ -57,6 +87,8 @@ def _header_option(value: str):
 def _load_source(source: dict) -> tuple[np.ndarray, np.ndarray | None]:
     """(X, y) host arrays for a data description (what the model file records)."""
     kind = source["source"]
+    if kind in ("csv", "npz"):
+        _check_file_kind("--" + kind, source["path"])
     if kind == "digits":
         return load_digits()
     if kind == "xor":
@@ -104,6 +136,29 @@ def _check_features(net, X, where: str, model: str) -> None:
         if X.ndim == 2 and X.shape[1] == net.n_inputs + 1:
             hint = "; if one column is the label, name it with --target"
         raise CommandError(f"{where} has {got} feature columns but the model {model} takes {net.n_inputs} inputs{hint}")
+    _check_representable(where, "the feature value", X, net.dtype,
+                         f"the model {model} computes in float32: rescale the data, or train a float64 "
+                         "model (train --dtype float64)")
+
+
+def _check_representable(name: str, what: str, values: np.ndarray, dtype: str, advice: str) -> None:
+    """Refuse, naming the value and where it is, data that overflow the network's dtype.
+
+    A float32 network casts the float64 values read from the file: 1e308 would become
+    inf and be reported as "NaN or infinite"; here it is named as the overflow it is,
+    with its sample and column, before any standardisation changes the number.
+    """
+    if dtype != "float32" or values.dtype.kind != "f":
+        return
+    limit = float(np.finfo(np.float32).max)
+    too_big = np.abs(values) > limit
+    if not np.any(too_big):
+        return
+    where = np.argwhere(too_big.reshape(values.shape[0], -1))[0]
+    value = float(values.reshape(values.shape[0], -1)[tuple(where)])
+    column = f", column {int(where[1]) + 1}" if values.ndim == 2 else ""
+    raise CommandError(f"{name}: sample {int(where[0]) + 1}{column} holds {what} {value:g}, which overflows "
+                       f"float32 (largest {limit:g}); {advice}")
 
 
 def _check_writable(save_path: str | None, plot: str | None) -> None:
@@ -234,7 +289,7 @@ def _check_targets(name: str, task: str, y: np.ndarray) -> tuple[LabelEncoder | 
                            "(use --task regression)")
     encoder = LabelEncoder().fit(y)
     if encoder.classes_.shape[0] < 2:
-        raise CommandError(f"{name}: every sample has the label {encoder.classes_[0]!r}; "
+        raise CommandError(f"{name}: every sample has the label {plain(encoder.classes_[0])!r}; "
                            "classification needs 2+ classes")
     return encoder, y
 
@@ -244,11 +299,15 @@ def _read_training_data(args, source: dict, defaults: dict) -> _TrainingData:
     name = _source_name(source)
     if y is None:
         raise CommandError(f"{name} has no targets to train on")
+    advice = "use --dtype float64, or rescale it"
+    _check_representable(name, "the feature value", X, args.dtype, advice)
     choice = choose_task(y, args.task, args.loss, args.output)
     if choice.doubt is not None:
         warnings.warn(f"{name}: {choice.doubt}", UserWarning, stacklevel=2)
     task = choice.task
     encoder, y = _check_targets(name, task, y)
+    if encoder is None:
+        _check_representable(name, "the target value", y, args.dtype, advice)
     test_fraction = defaults["test_fraction"] if args.test_fraction is None else args.test_fraction
     stratified = False
     if test_fraction > 0:
@@ -386,6 +445,24 @@ def _interrupted(args, console, net: MLP, tracker: Checkpoint | None) -> int:
     return 130
 
 
+def _kept_loss(console, net: MLP, data: _TrainingData, last: float) -> float | None:
+    """After a diverged run: the training loss of the parameters the network kept, said as such.
+
+    The last recorded loss is the one that diverged, not the loss of the parameters
+    kept (those of the lowest finite loss); printing it as "the" loss would describe
+    a model that no longer exists.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a kept point may still overflow; said below
+        kept = float(net.loss(data.X_train, data.targets_train))
+    if math.isfinite(kept):
+        console.info(f"kept:      the parameters of the lowest finite loss; their training loss is {kept:.6g} "
+                     f"(the last recorded loss, {last:.6g}, is the one that diverged)")
+        return kept
+    console.info("kept:      no parameters with a finite training loss")
+    return None
+
+
 def _save_model(args, console, net: MLP, data: _TrainingData, outcome: dict, seconds: float) -> str | None:
     """Save with what 'evaluate' needs to re-create the data and the split; returns the path."""
     if args.save is None:
@@ -452,11 +529,13 @@ def train(args, console: report.Console) -> int:
         return _interrupted(args, console, net, tracker)
     scores = _score_training(net, data)
     final_loss = history.loss[-1] if history.loss else float("nan")
+    diverged = history.stop_reason.startswith("diverged")
     report.training_outcome(console, args, history, seconds, final_loss, scores)
     outcome = {f"train_{scores.metric}": scores.train, f"test_{scores.metric}": scores.test,
                "final_loss": _finite_or_none(final_loss), "iterations": history.n_iter,
                "stop_reason": history.stop_reason, "seconds": round(seconds, 4)}
-    diverged = history.stop_reason.startswith("diverged")
+    if diverged:
+        outcome["kept_loss"] = _kept_loss(console, net, data, final_loss)
     saved = None if diverged else _save_model(args, console, net, data, outcome, seconds)
     plots = _plot_training(args, console, net, history, data, scores)
     report.training_summary(console, args, data, net, settings.sizes, {**outcome, "diverged": diverged}, saved,
@@ -468,7 +547,19 @@ def train(args, console: report.Console) -> int:
 
 
 # ---------------------------------------------------------------------------------------
-# evaluate
+# evaluate and predict: a saved model, scored or applied
+
+
+def _load_model(args) -> MLP:
+    """The model file named by MODEL, on --backend/--device (a CSV given as MODEL is named as such)."""
+    _check_file_kind("MODEL", args.model)
+    return load(args.model, backend=args.backend, device=args.device)
+
+
+def _model_run_record(command: str, args, net: MLP, n_samples: int, **fields) -> dict[str, Any]:
+    """The ``--json`` line's fields that 'evaluate' and 'predict' share, then ``fields``."""
+    return {"command": command, "model": args.model, **fields, "n_samples": int(n_samples),
+            "backend": net.backend.name, "device": str(net.backend.device)}
 
 
 def _recorded_split(model: str, recorded: dict, split: str, X, y):
@@ -541,14 +632,12 @@ def evaluate(args, console: report.Console) -> int:
     int
         The exit status, 0.
     """
+    net = _load_model(args)
     metadata = read_metadata(args.model)
     recorded = metadata.get("user") or {}
-    net = load(args.model, backend=args.backend, device=args.device)
     name, split, X, y = _read_evaluation_data(args, net, recorded)
     predicted, _ = _predictions(net, X)
-    record: dict[str, Any] = {"command": "evaluate", "model": args.model, "data": name, "split": split,
-                              "n_samples": int(X.shape[0]), "backend": net.backend.name,
-                              "device": str(net.backend.device)}
+    record = _model_run_record("evaluate", args, net, X.shape[0], data=name, split=split)
     report.evaluation_context(console, args.model, net, metadata, name, split, X.shape[0])
     plots: dict = {}
     if net.is_classifier:
@@ -569,8 +658,10 @@ def evaluate(args, console: report.Console) -> int:
 def _read_prediction_inputs(args) -> tuple[np.ndarray, str]:
     """The inputs to predict and the file they came from; a --target column is dropped."""
     if args.csv is not None:
+        _check_file_kind("--csv", args.csv)
         X, _ = load_csv(args.csv, target=args.target, header=_header_option(args.header), delimiter=args.delimiter)
         return X, args.csv
+    _check_file_kind("--npz", args.npz)
     X, _ = load_npz(args.npz, x_key=args.x_key, y_key=None)
     return X, args.npz
 
@@ -594,14 +685,13 @@ def predict(args, console: report.Console) -> int:
         raise CommandError("--json needs --output FILE: the predictions would share standard output")
     refuse_overwriting_inputs("--output", args.output, {"the model": args.model, "the input": args.csv or args.npz},
                               CommandError)
-    net = load(args.model, backend=args.backend, device=args.device)
+    net = _load_model(args)
     X, where = _read_prediction_inputs(args)
     _check_features(net, X, where, args.model)
     predicted, activations = _predictions(net, X)
     columns, rows = report.prediction_table(net, predicted, activations, args.proba)
     report.write_predictions(console, args.output, columns, rows)
-    console.summary({"command": "predict", "model": args.model, "input": where, "output": args.output,
-                     "n_samples": len(rows), "backend": net.backend.name, "device": str(net.backend.device)})
+    console.summary(_model_run_record("predict", args, net, len(rows), input=where, output=args.output))
     return 0
 
 

@@ -13,9 +13,12 @@ writer the link's target instead, so the link is kept and its target updated.
 from __future__ import annotations
 
 import os
+import zipfile
 from typing import Mapping
 
-__all__ = ["same_file", "refuse_overwriting_inputs", "write_path"]
+__all__ = ["same_file", "refuse_overwriting_inputs", "write_path", "file_kind", "describe_kind"]
+
+_SNIFF_BYTES = 4096  # enough of a file's start to tell an archive, an array and text apart
 
 
 def same_file(first, second) -> bool:
@@ -78,3 +81,60 @@ def write_path(path) -> str:
     """
     path = os.fspath(path)
     return os.path.realpath(path) if os.path.islink(path) else path
+
+
+def file_kind(path) -> str | None:
+    """What a file holds, from its first bytes: the kind an option expects, or another.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    str or None
+        ``"model"`` (a .npz archive holding ``theta``: a bpnet_xp model), ``"npz"`` (another
+        .npz/zip archive), ``"archive"`` (one that cannot be opened: truncated?), ``"npy"`` (a single NumPy array), ``"binary"`` (NUL bytes or
+        not UTF-8), ``"text"``; None when the file cannot be read (the loader then reports
+        the missing file in its own words).
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError:
+        return None
+    if head.startswith(b"PK"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+        except (zipfile.BadZipFile, OSError):
+            return "archive"  # a damaged one: the loader says what is wrong with it
+        return "model" if "theta.npy" in names else "npz"
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if b"\0" in head:
+        return "binary"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not a multi-byte character cut at the end of the sample
+            return "binary"
+    return "text"
+
+
+def describe_kind(kind: str) -> str:
+    """The words for a :func:`file_kind` result.
+
+    Parameters
+    ----------
+    kind : str
+        A value :func:`file_kind` returns (not None).
+
+    Returns
+    -------
+    str
+        E.g. "CSV text", "a bpnet_xp model file", "a NumPy .npz archive of arrays".
+    """
+    return {"model": "a bpnet_xp model file", "npz": "a NumPy .npz archive of arrays",
+            "archive": "a damaged zip/.npz archive",
+            "npy": "a single NumPy .npy array", "binary": "binary data", "text": "CSV text"}[kind]

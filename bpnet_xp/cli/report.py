@@ -48,17 +48,35 @@ class Console:
         self.quiet, self.json_mode = quiet, json_mode
 
     def info(self, text: str = "") -> None:
-        """Context (data, network, files written): hidden by --quiet and --json."""
+        """Context (data, network, files written): hidden by --quiet and --json.
+
+        Parameters
+        ----------
+        text : str
+            One line (printed with a newline).
+        """
         if not (self.quiet or self.json_mode):
             print(text, flush=True)
 
     def result(self, text: str = "") -> None:
-        """Results (metrics): hidden only by --json, which prints one summary line instead."""
+        """Results (metrics): hidden only by --json, which prints one summary line instead.
+
+        Parameters
+        ----------
+        text : str
+            One line (printed with a newline).
+        """
         if not self.json_mode:
             print(text, flush=True)
 
     def summary(self, record: dict) -> None:
-        """The command's one JSON line (with --json only); NaN and infinity are refused, not written."""
+        """The command's one JSON line (with --json only); NaN and infinity are refused, not written.
+
+        Parameters
+        ----------
+        record : dict
+            JSON-serialisable values (NumPy scalars and paths are converted).
+        """
         if self.json_mode:
             print(json.dumps(record, allow_nan=False, default=_json_default), flush=True)
 
@@ -72,32 +90,91 @@ def _json_default(value: Any):
 
 
 def single_line(text) -> str:
-    """``text`` with every run of whitespace (newlines included) made one space."""
+    """``text`` with every run of whitespace (newlines included) made one space.
+
+    Parameters
+    ----------
+    text : object
+        Anything ``str`` takes (an error message).
+
+    Returns
+    -------
+    str
+        One line.
+    """
     return " ".join(str(text).split())
 
 
 def percent(value: float | None) -> str:
-    """An accuracy as ``"97.33 %"``; ``"-"`` when there is none."""
+    """An accuracy as ``"97.33 %"``; ``"-"`` when there is none.
+
+    Parameters
+    ----------
+    value : float or None
+        A share in [0, 1].
+
+    Returns
+    -------
+    str
+        The text.
+    """
     return "-" if value is None else f"{100 * value:.2f} %"
 
 
 def format_number(value: float, decimals: int = 4) -> str:
     """``value`` with ``decimals`` decimals, or in %g form (as many significant digits) when
-    fixed point would be long: a diverged model's R^2 of -3e299 is never 300 digits."""
+    fixed point would be long: a diverged model's R^2 of -3e299 is never 300 digits.
+
+    Parameters
+    ----------
+    value : float
+        The number.
+    decimals : int
+        Decimals (fixed point) or significant digits (%g).
+
+    Returns
+    -------
+    str
+        The text.
+    """
     if math.isfinite(value) and abs(value) < 1e4:
         return f"{value:.{decimals}f}"
     return f"{value:.{decimals}g}"
 
 
 def format_score(metric: str, value: float | None) -> str:
-    """A score for the text output: accuracy in percent, R^2 with four decimals (bounded), ``"-"`` for none."""
+    """A score for the text output: accuracy in percent, R^2 with four decimals (bounded), ``"-"`` for none.
+
+    Parameters
+    ----------
+    metric : {"accuracy", "r2"}
+        Which score.
+    value : float or None
+        The score.
+
+    Returns
+    -------
+    str
+        The text.
+    """
     if metric == "accuracy":
         return percent(value)
     return "-" if value is None else format_number(value)
 
 
 def class_names(net) -> list[str]:
-    """The model's class labels as text, or ``"0"``, ``"1"``, ... when it records none."""
+    """The model's class labels as text, or ``"0"``, ``"1"``, ... when it records none.
+
+    Parameters
+    ----------
+    net : MLP
+        The network.
+
+    Returns
+    -------
+    list of str
+        One name per class.
+    """
     count = max(net.n_outputs, 2)
     if net.classes is None:
         return [str(i) for i in range(count)]
@@ -113,24 +190,73 @@ def _plot_paths(plots: dict[str, Path]) -> list[str]:
 
 
 def saved_model(console: Console, path: str) -> None:
-    """Where the model was saved."""
+    """Where the model was saved.
+
+    Parameters
+    ----------
+    console : Console
+        Where the lines go.
+    path : str
+        The model file.
+    """
     console.info(f"saved:     {path}")
 
 
 def training_diverged(save_path: str | None) -> None:
-    """The error line of a diverged ``train`` (on stderr, also with --json and --quiet)."""
+    """The error line of a diverged ``train`` (on stderr, also with --json and --quiet).
+
+    Parameters
+    ----------
+    save_path : str or None
+        The ``--save`` path left untouched, if any.
+    """
     kept = f"; the model was not saved, {save_path} is left as it was" if save_path else ""
     print(f"{PROGRAM_NAME}: error: training diverged (the warning above says how){kept}", file=sys.stderr,
           flush=True)
 
 
 def plots_written(console: Console, plots: dict[str, Path]) -> None:
-    """The pictures written."""
+    """The pictures written.
+
+    Parameters
+    ----------
+    console : Console
+        Where the lines go.
+    plots : dict of str to Path
+        What :func:`write_plots` returned.
+    """
     console.info(f"plots:     {', '.join(_plot_paths(plots))}")
 
 
 def write_plots(directory, net, history, images, labels, predictions, validation_label: str) -> dict[str, Path]:
-    """Draw the pictures that apply into ``directory``; returns name -> path written."""
+    """Draw the pictures that apply into ``directory`` (:func:`bpnet_xp.plotting.plot_all`).
+
+    The digit grid and the hidden-weight images are drawn only when ``images`` are the
+    bundled digits' raw rows (:func:`bpnet_xp.plotting.bundled_image_shape`): the command
+    passes the unstandardised split, so the bundled digits are recognised also when the
+    network trained on standardised inputs, and a tabular CSV (4 columns, or 64 that are
+    not the digits) gets only the loss curve and the confusion matrix.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        Created if missing.
+    net : MLP
+        The network.
+    history : History or None
+        The training history (``loss.png``), or None (``evaluate``).
+    images : array, shape (m, n_inputs)
+        The raw (unscaled) input rows of the samples shown.
+    labels, predictions : array, shape (m,), or None
+        Class indices of those rows (classifiers).
+    validation_label : str
+        Legend entry of the second loss curve.
+
+    Returns
+    -------
+    dict of str to Path
+        ``{name: path}`` of the pictures written.
+    """
     return plot_all(directory, net, history=history, images=images, labels=labels, predictions=predictions,
                     validation_label=validation_label)
 
@@ -140,7 +266,21 @@ def write_plots(directory, net, history, images, labels, predictions, validation
 
 
 def training_plan(console: Console, args, data, net, settings) -> None:
-    """The data, network and training lines printed before the fit."""
+    """The data, network and training lines printed before the fit.
+
+    Parameters
+    ----------
+    console : Console
+        Where the lines go.
+    args : argparse.Namespace
+        The command's options.
+    data : object
+        The loaded data and its split (``cli.commands``' training data).
+    net : MLP
+        The network.
+    settings : object
+        The network settings chosen (sizes, l2).
+    """
     if data.task == "classification":
         what = f"{data.classes.shape[0]} classes"
     else:
@@ -163,7 +303,23 @@ def training_plan(console: Console, args, data, net, settings) -> None:
 
 
 def training_outcome(console: Console, args, history, seconds: float, final_loss: float, scores) -> None:
-    """How training stopped, then the training (and test) score."""
+    """How training stopped, then the training (and test) score.
+
+    Parameters
+    ----------
+    console : Console
+        Where the lines go.
+    args : argparse.Namespace
+        The command's options.
+    history : History
+        The training history.
+    seconds : float
+        Wall time of the fit.
+    final_loss : float
+        The last training loss.
+    scores : object
+        The train (and test) scores, their metric and whether there is a test split.
+    """
     label = "accuracy" if scores.metric == "accuracy" else "R^2"
     console.info(f"stopped:   {history.stop_reason} after {history.n_iter} "
                  f"{'iterations' if args.optimizer in LINE_SEARCH_OPTIMIZERS else 'epochs'}, {seconds:.2f} s, "
@@ -175,7 +331,27 @@ def training_outcome(console: Console, args, history, seconds: float, final_loss
 
 def training_summary(console: Console, args, data, net, sizes: list[int], outcome: dict, saved: str | None,
                      plots: dict[str, Path]) -> None:
-    """The ``train --json`` line; ``outcome`` holds the scores, the final loss, iterations and time."""
+    """The ``train --json`` line; ``outcome`` holds the scores, the final loss, iterations and time.
+
+    Parameters
+    ----------
+    console : Console
+        Where the lines go.
+    args : argparse.Namespace
+        The command's options.
+    data : object
+        The loaded data and its split.
+    net : MLP
+        The network.
+    sizes : list of int
+        The layer sizes.
+    outcome : dict
+        Scores, final loss, iterations, stop reason and time.
+    saved : str or None
+        The model file written, if any.
+    plots : dict of str to Path
+        The pictures written.
+    """
     console.summary({
         "command": "train", "data": data.name, "task": data.task, "backend": net.backend.name,
         "device": str(net.backend.device), "dtype": net.dtype, "layer_sizes": list(sizes),
@@ -191,7 +367,25 @@ def training_summary(console: Console, args, data, net, sizes: list[int], outcom
 
 def evaluation_context(console: Console, model: str, net, metadata: dict, name: str, split: str,
                        n_samples: int) -> None:
-    """Which model was scored on which samples."""
+    """Which model was scored on which samples.
+
+    Parameters
+    ----------
+    console : Console
+        Where the lines go.
+    model : str
+        The model file.
+    net : MLP
+        The network.
+    metadata : dict
+        The model file's metadata (its training backend and dtype).
+    name : str
+        The data's name.
+    split : str
+        Which part of the data ("test", "train", "all").
+    n_samples : int
+        Rows scored.
+    """
     console.info(f"model:     {model}: {_layers(net.layer_sizes)} {net.activation} -> "
                  f"{net.output}, trained on {metadata.get('backend')} in {metadata.get('dtype')}; "
                  f"evaluated on {net.backend.name} ({net.backend.device})")
@@ -200,7 +394,21 @@ def evaluation_context(console: Console, model: str, net, metadata: dict, name: 
 
 def classification_report(console: Console, accuracy: float, matrix: np.ndarray, names: list[str],
                           n_samples: int) -> None:
-    """Accuracy, the per-class table and the confusion matrix as text."""
+    """Accuracy, the per-class table and the confusion matrix as text.
+
+    Parameters
+    ----------
+    console : Console
+        Where the lines go.
+    accuracy : float
+        The share of correct predictions.
+    matrix : ndarray, shape (K, K)
+        Confusion counts (rows: true class).
+    names : list of str
+        Class names.
+    n_samples : int
+        Rows scored.
+    """
     console.result(f"accuracy: {percent(accuracy)} ({int(np.trace(matrix))}/{n_samples})")
     console.result("")
     for line in class_report_lines(matrix, names):
@@ -212,7 +420,15 @@ def classification_report(console: Console, accuracy: float, matrix: np.ndarray,
 
 
 def regression_report(console: Console, r2: float, mse: float, mae: float) -> None:
-    """R^2 and the mean squared and absolute errors."""
+    """R^2 and the mean squared and absolute errors.
+
+    Parameters
+    ----------
+    console : Console
+        Where the lines go.
+    r2, mse, mae : float
+        The scores.
+    """
     console.result(f"R^2: {format_number(r2)}")
     console.result(f"mean squared error: {mse:.6g}")
     console.result(f"mean absolute error: {mae:.6g}")
@@ -321,7 +537,19 @@ def prediction_table(net, predicted: np.ndarray, activations: np.ndarray,
 
 
 def write_predictions(console: Console, output: str, columns: list[str], rows: list[list[str]]) -> None:
-    """Write the table as CSV to ``output`` (atomically), or to standard output for ``"-"``."""
+    """Write the table as CSV to ``output`` (atomically), or to standard output for ``"-"``.
+
+    Parameters
+    ----------
+    console : Console
+        Where the lines go.
+    output : str
+        A file path, or ``"-"``.
+    columns : list of str
+        The header.
+    rows : list of list of str
+        The cells.
+    """
     def write(handle):
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(columns)
@@ -341,7 +569,25 @@ def write_predictions(console: Console, output: str, columns: list[str], rows: l
 
 
 def gradcheck_report(console: Console, net, result, sizes: list[int], args, tolerance: float, ok: bool) -> None:
-    """The checked network, the comparison and the verdict, then the JSON line."""
+    """The checked network, the comparison and the verdict, then the JSON line.
+
+    Parameters
+    ----------
+    console : Console
+        Where the lines go.
+    net : MLP
+        The network.
+    result : GradientCheckResult
+        What :func:`bpnet_xp.check_gradients` returned.
+    sizes : list of int
+        The layer sizes.
+    args : argparse.Namespace
+        The command's options.
+    tolerance : float
+        The largest relative error accepted.
+    ok : bool
+        Whether the check passed.
+    """
     console.info(f"network:   {_layers(sizes)} {net.activation} -> {net.output}, {net.loss_name}, "
                  f"l2={args.l2:g}, {net.n_parameters} parameters, {args.samples} samples, on {net.backend.name} "
                  f"({net.backend.device})")
@@ -358,7 +604,18 @@ def backend_table(console: Console, rows: list[tuple[str, str, str, str]], recor
                   auto_problem: str | None) -> None:
     """One line per backend (name, usable, device, reason), what "auto" picks, then the JSON line.
 
-    ``auto`` is the backend "auto" resolves to, or ``None`` with ``auto_problem`` saying why.
+    Parameters
+    ----------
+    console : Console
+        Where the lines go.
+    rows : list of tuple of str
+        ``(name, usable, device, reason)`` per backend.
+    record : dict
+        The backends' entries of the JSON line.
+    auto : Backend or None
+        The backend "auto" resolves to, or None.
+    auto_problem : str or None
+        Why "auto" resolves to nothing.
     """
     auto_text = f"{auto.name} ({auto.device})" if auto is not None else f"unavailable: {auto_problem}"
     width = max(len(r[0]) for r in rows)

@@ -11,9 +11,11 @@ The rule (docs/command-line.md documents it):
    not 202 classes.
 
 A choice close to the line is announced as doubtful (a warning naming
-``--task``): classes from whole numbers written as floats, more than 10 classes
-or a class with a single sample; regression on whole numbers with at most 50
-distinct values.
+``--task``): classes from whole numbers not all written as integers, more than
+10 classes or a class with a single sample (its label named); regression on
+whole numbers with at most 50 distinct values; and, either way, a label beyond
+2**53 in magnitude (such as ``1e30``), where every float is a whole number, so
+"whole" says nothing about it being a class (the value is named).
 """
 
 from __future__ import annotations
@@ -28,12 +30,24 @@ __all__ = ["TaskChoice", "choose_task", "MAX_CLASSES"]
 MAX_CLASSES = 20
 _MANY_CLASSES = 10  # more classes than this from whole numbers: say that it could be regression
 _FEW_VALUES = 50  # regression on at most this many distinct whole numbers: say that it could be classes
+# Beyond 2**53 every float64 is a whole number: such a "label" is no evidence of a class.
+_EXACT_INTEGERS = 2.0 ** 53
 
 _CLASSIFICATION_LOSSES = ("cross_entropy", "softmax_cross_entropy")
 
 
 class TaskChoice(NamedTuple):
-    """What ``--task`` resolved to, why, and whether the choice is doubtful."""
+    """What ``--task`` resolved to, why, and whether the choice is doubtful.
+
+    Parameters
+    ----------
+    task : str
+        "classification" or "regression".
+    reason : str
+        Why, as the ``task:`` line prints it, e.g. "auto: text labels".
+    doubt : str or None
+        A warning's sentence when the choice is close to the line, else None.
+    """
 
     task: str  # "classification" or "regression"
     reason: str  # e.g. "auto: text labels"
@@ -50,27 +64,50 @@ def _from_options(task: str, loss: str | None, output: str | None) -> TaskChoice
     return None
 
 
+def _plain(value) -> str:
+    """A label value as the user wrote it: ``3``, ``1e+30`` (never ``np.float64(3.0)``)."""
+    value = value.item() if hasattr(value, "item") else value
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _listed(values, limit: int = 3) -> str:
+    shown = ", ".join(_plain(v) for v in values[:limit])
+    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def _huge(values: np.ndarray) -> str | None:
+    """The doubt for whole numbers beyond 2**53 (a typo such as 1e30 is "whole"), else None."""
+    huge = values[np.abs(values.astype(np.float64)) > _EXACT_INTEGERS]
+    if huge.shape[0] == 0:
+        return None
+    return (f"the label value(s) {_listed(huge)} lie beyond 2^53, where every number is whole, "
+            "so they may be a typo or a quantity rather than a class")
+
+
 def _whole_numbers(y: np.ndarray) -> TaskChoice:
     """Rule 4 for integer or whole-valued float targets."""
     values, counts = np.unique(y, return_counts=True)
     k = values.shape[0]
     written = "whole numbers" if y.dtype.kind in "iu" else "whole numbers written as decimals"
+    huge = _huge(values)
     if k <= MAX_CLASSES:
-        doubts = []
-        if y.dtype.kind == "f":
-            doubts.append("the labels are written as decimals")
+        doubts = [] if huge is None else [huge]
+        if y.dtype.kind == "f" and huge is None:
+            doubts.append("the labels are not all written as integers")
         if k > _MANY_CLASSES:
             doubts.append(f"there are {k} classes")
         if counts.min() < 2:
-            doubts.append(f"{int(np.sum(counts < 2))} class(es) have a single sample")
+            doubts.append(f"{int(np.sum(counts < 2))} class(es) have a single sample "
+                          f"(label {_listed(values[counts < 2])})")
         doubt = None
         if doubts:
             doubt = (f"chose classification for {k} distinct {written}, but {' and '.join(doubts)}; "
                      "pass --task regression if they are quantities")
         return TaskChoice("classification", f"auto: {k} distinct {written}, at most {MAX_CLASSES}", doubt)
     doubt = None
-    if k <= _FEW_VALUES:
-        doubt = (f"chose regression for {k} distinct {written} (more than {MAX_CLASSES}); "
+    if k <= _FEW_VALUES or huge is not None:
+        doubt = (f"chose regression for {k} distinct {written} (more than {MAX_CLASSES})"
+                 f"{'' if huge is None else ', and ' + huge}; "
                  "pass --task classification if they are class labels")
     return TaskChoice("regression", f"auto: {k} distinct {written}, more than {MAX_CLASSES}", doubt)
 

@@ -36,7 +36,22 @@ MAX_PARAMETERS = 5000
 
 
 class LMOptions(NamedTuple):
-    """lm's options, with MATLAB trainlm's defaults."""
+    """lm's options, with MATLAB trainlm's defaults.
+
+    Attributes
+    ----------
+    max_iter : int
+        Most iterations (1000).
+    goal : float
+        Stop once the loss is at most ``goal`` (0).
+    min_grad : float
+        Stop when the gradient's 2-norm falls below it (1e-7).
+    mu, mu_dec, mu_inc, mu_max : float
+        The initial damping, its factors down and up, and the largest damping before
+        giving up (1e-3, 0.1, 10, 1e10).
+    max_parameters : int
+        The largest P accepted (P x P matrices are held).
+    """
 
     max_iter: int = 1000
     goal: float = 0.0
@@ -49,7 +64,19 @@ class LMOptions(NamedTuple):
 
 
 def check_size(n_parameters: int, limit: int, chunk_rows: int = 1024, n_outputs: int = 1) -> None:
-    """ValueError when P x P would be too large for lm/br, naming the memory and the way out."""
+    """ValueError when P x P would be too large for lm/br, naming the memory and the way out.
+
+    Parameters
+    ----------
+    n_parameters : int
+        P.
+    limit : int
+        The largest P accepted (``max_parameters``).
+    chunk_rows : int
+        Rows per chunk of the Jacobian (for the memory estimate).
+    n_outputs : int
+        Outputs per row (for the memory estimate).
+    """
     if n_parameters > limit:
         need = 8 * (2 * n_parameters ** 2 + chunk_rows * n_outputs * n_parameters) / 2 ** 20
         raise ValueError(
@@ -63,6 +90,20 @@ def damped_solve(A, b, damping: float):
 
     Cholesky where ``xp.linalg`` has it (which also detects a matrix that is not positive
     definite: an exception on NumPy, PyTorch and CuPy, NaN on JAX); an LU solve otherwise.
+
+    Parameters
+    ----------
+    A : array, shape (n, n)
+        Symmetric positive semi-definite (J^T J plus the penalty's diagonal).
+    b : array, shape (n,)
+        The right-hand side.
+    damping : float
+        mu, added to the diagonal.
+
+    Returns
+    -------
+    array, shape (n,) or None
+        The solution, or None when the damped matrix is not positive definite.
     """
     xp = array_namespace(A, b)
     n = A.shape[0]
@@ -159,7 +200,17 @@ def _lm_stop(xp, loss, grad, mu, iteration, options):
 
 
 class BRResult(NamedTuple):
-    """:func:`bayesian_regularization`'s result: the solver's, plus gamma, alpha and beta per iteration."""
+    """:func:`bayesian_regularization`'s result: the solver's, plus gamma, alpha and beta per iteration.
+
+    Attributes
+    ----------
+    result : SolverResult
+        The run's parameters and record.
+    effective_parameters : list of float
+        gamma per iteration.
+    alpha, beta : float
+        The final hyperparameters of beta E_D + alpha E_W.
+    """
 
     result: SolverResult
     effective_parameters: list
@@ -182,8 +233,25 @@ def bayesian_regularization(objective, theta0, *, options: LMOptions = LMOptions
                             callback: Callable | None = None) -> BRResult:
     """Bayesian regularisation (MATLAB trainbr): lm on beta E_D + alpha E_W with alpha, beta re-estimated.
 
-    ``n_residuals`` is N = m K; ``objective`` as for :func:`levenberg_marquardt`.  The
-    history loss is the package's J at each iterate; ``effective_parameters`` is gamma.
+    The history loss is the package's J at each iterate; ``effective_parameters`` is gamma.
+
+    Parameters
+    ----------
+    objective : callable with ``normal_equations(theta)``
+        ``objective(theta) -> (loss, grad)``, as for :func:`levenberg_marquardt`.
+    theta0 : array, shape (n_parameters,)
+        The initial parameters.
+    options : LMOptions
+        The damping schedule and stopping rules.
+    n_residuals : int
+        N = m K.
+    callback : callable, optional
+        ``callback(k, theta, loss)`` after each iteration; True stops.
+
+    Returns
+    -------
+    BRResult
+        The solver's result with gamma, alpha and beta.
     """
     xp = array_namespace(theta0)
     P = int(theta0.shape[0])

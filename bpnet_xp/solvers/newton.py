@@ -31,7 +31,27 @@ def _boundary(xp, p, d, radius: float) -> float:
 def steihaug(hvp: Callable, grad, radius: float, max_cg: int):
     """Steihaug-CG for min_p g.p + p.H p / 2 with ||p|| <= radius.
 
-    Returns ``(p, predicted decrease (> 0), number of products, on the boundary)``.
+    Parameters
+    ----------
+    hvp : callable
+        ``hvp(d) -> H d``, arrays of grad's shape.
+    grad : array, shape (n,)
+        The gradient g at the current point.
+    radius : float
+        The trust-region radius.
+    max_cg : int
+        Most Hessian-vector products.
+
+    Returns
+    -------
+    p : array, shape (n,)
+        The step.
+    decrease : float
+        The model's predicted decrease (> 0).
+    products : int
+        Hessian-vector products used.
+    boundary : bool
+        Whether p stops on the trust-region boundary.
     """
     xp = array_namespace(grad)
     p = xp.zeros_like(grad)

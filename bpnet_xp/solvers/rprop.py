@@ -15,13 +15,25 @@ from typing import Any, Callable, NamedTuple
 from array_api_compat import array_namespace
 
 from .minimize import SolverResult
-from .vectors import max_abs
+from .vectors import first_evaluation, stopping_rule
 
 __all__ = ["RpropState", "rprop_init", "rprop_step", "rprop"]
 
 
 class RpropState(NamedTuple):
-    """What iRprop+ carries from one epoch to the next (arrays of theta's shape)."""
+    """What iRprop+ carries from one epoch to the next (arrays of theta's shape).
+
+    Attributes
+    ----------
+    grad : array, shape (n,)
+        The previous gradient (0 where a sign flipped).
+    step : array, shape (n,)
+        The step sizes Delta_i.
+    change : array, shape (n,)
+        The previous change of theta.
+    loss : float
+        The previous loss (inf before the first step).
+    """
 
     grad: Any  # the previous gradient (0 where a sign flipped)
     step: Any  # Delta_i
@@ -30,6 +42,19 @@ class RpropState(NamedTuple):
 
 
 def rprop_init(theta, delta0: float = 0.1) -> RpropState:
+    """The state before the first iRprop+ step: every Delta_i = ``delta0``, no history.
+
+    Parameters
+    ----------
+    theta : array, shape (n,)
+        The initial parameters (their namespace, shape, dtype and device).
+    delta0 : float
+        The initial step size of every parameter.
+
+    Returns
+    -------
+    RpropState
+    """
     xp = array_namespace(theta)
     return RpropState(xp.zeros_like(theta), xp.full_like(theta, delta0), xp.zeros_like(theta), math.inf)
 
@@ -41,6 +66,28 @@ def rprop_step(theta, grad, loss: float, state: RpropState, *, eta_plus: float =
     With s = g_prev * g:  s > 0: Delta = min(eta+ Delta, Delta_max), dtheta = -sign(g) Delta;
     s < 0: Delta = max(eta- Delta, Delta_min), dtheta = -dtheta_prev if loss > loss_prev else 0,
     and g is remembered as 0; s = 0: dtheta = -sign(g) Delta.
+
+    Parameters
+    ----------
+    theta : array, shape (n,)
+        The parameters.
+    grad : array, shape (n,)
+        The gradient at ``theta``.
+    loss : float
+        The loss at ``theta`` (for the weight-backtracking decision).
+    state : RpropState
+        From :func:`rprop_init` or the previous step.
+    eta_plus, eta_minus : float
+        Growth (> 1) and shrink (< 1) factors of the step sizes.
+    delta_min, delta_max : float
+        Bounds of the step sizes.
+
+    Returns
+    -------
+    theta : array, shape (n,)
+        The updated parameters.
+    state : RpropState
+        The state for the next step.
     """
     xp = array_namespace(theta, grad)
     s = state.grad * grad
@@ -62,24 +109,42 @@ def rprop(objective, theta0, *, max_iter: int = 100, gtol: float = 1e-6, goal: f
     Stops early when ``max|g| <= gtol`` or the loss is at most ``goal``.  ``losses[k]`` is
     J after the k-th update; the best parameters seen are returned (Rprop does not
     decrease J monotonically).
+
+    Parameters
+    ----------
+    objective : callable
+        ``objective(theta) -> (loss, grad)``, grad of theta's shape.
+    theta0 : array, shape (n,)
+        The initial parameters.
+    max_iter : int
+        Most updates (epochs).
+    gtol : float
+        Stop when ``max|g| <= gtol``.
+    goal : float
+        Stop when the loss is at most ``goal``.
+    delta0 : float
+        The initial step size of every parameter.
+    eta_plus, eta_minus : float
+        Growth and shrink factors of the step sizes.
+    delta_min, delta_max : float
+        Bounds of the step sizes.
+    callback : callable, optional
+        ``callback(k, theta, loss)`` after each update; True stops.
+
+    Returns
+    -------
+    SolverResult
+        The best parameters seen, their loss and gradient, and the run's record.
     """
     xp = array_namespace(theta0)
     theta, state = theta0, rprop_init(theta0, delta0)
-    loss, grad = objective(theta)
-    loss, losses, evaluations = float(loss), [], 1
+    loss, grad, reason = first_evaluation(objective, theta)
+    losses, evaluations = [], 1
     best = (loss, theta, grad)
-    reason, converged = None, False
-    if not math.isfinite(loss):
-        reason = f"non-finite loss at the initial point (loss = {loss})"
+    converged = False
     while reason is None:
-        if max_abs(xp, grad) <= gtol:
-            reason, converged = "gradient norm below gtol", True
-            break
-        if loss <= goal:
-            reason, converged = "performance goal met", True
-            break
-        if len(losses) >= max_iter:
-            reason = "maximum iterations reached"
+        reason, converged = stopping_rule(xp, grad, loss, len(losses), gtol=gtol, goal=goal, max_iter=max_iter)
+        if reason is not None:
             break
         theta, state = rprop_step(theta, grad, loss, state, eta_plus=eta_plus, eta_minus=eta_minus,
                                   delta_min=delta_min, delta_max=delta_max)

@@ -16,7 +16,7 @@ from typing import Callable
 from array_api_compat import array_namespace
 
 from .minimize import SolverResult
-from .vectors import dot, max_abs
+from .vectors import dot, first_evaluation, stopping_rule
 
 __all__ = ["scg"]
 
@@ -40,6 +40,8 @@ def scg(objective, theta0, *, max_iter: int = 100, gtol: float = 1e-6, ftol: flo
         Stop when J <= goal.
     lambda0 : float
         The initial scale (Moller: 0 < lambda_1 <= 1e-6).
+    callback : callable, optional
+        ``callback(k, theta, loss)`` after each accepted step; True stops.
 
     Returns
     -------
@@ -48,22 +50,16 @@ def scg(objective, theta0, *, max_iter: int = 100, gtol: float = 1e-6, ftol: flo
     xp = array_namespace(theta0)
     n = int(theta0.shape[0])
     w = theta0
-    loss, grad = objective(w)
-    loss, evaluations, losses = float(loss), 1, []
+    loss, grad, reason = first_evaluation(objective, w)
+    evaluations, losses = 1, []
     r = -grad
     p = r
     lam, lam_bar, success = lambda0, 0.0, True
     delta = 0.0
-    reason, converged = (None, False) if math.isfinite(loss) else (f"non-finite loss at the initial point (loss = {loss})", False)
+    converged = False
     while reason is None:
-        if max_abs(xp, r) <= gtol:
-            reason, converged = "gradient norm below gtol", True
-            break
-        if loss <= goal:
-            reason, converged = "performance goal met", True
-            break
-        if len(losses) >= max_iter:
-            reason = "maximum iterations reached"
+        reason, converged = stopping_rule(xp, r, loss, len(losses), gtol=gtol, goal=goal, max_iter=max_iter)
+        if reason is not None:
             break
         pp = float(dot(xp, p, p))
         if success:  # step 2: second-order information, exactly

@@ -3,7 +3,8 @@
 Run the folder: ``python scripts/bench`` (everything), ``python scripts/bench --workloads w1,w2``,
 ``python scripts/bench --quick --json /tmp/bench.json`` (a smoke run of seconds); ``--help``
 lists the options.  Results go to benchmarks/results/<date>_<time>_<machine>.md and .json.
-Workloads: w1.py, w2.py, w3.py (CUDA only), memory.py; the peers: peers.py.
+Workloads: w1.py, w2.py, w3.py (CUDA only), memory.py, imports.py (``--workloads import``, opt-in);
+the peers: peers.py.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # ``python scripts/bench``: import this folder as the package ``bench``
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench import common, memory, small, trainers, w1, w2, w3  # noqa: E402
+from bench import common, imports, memory, small, trainers, w1, w2, w3  # noqa: E402
 from bench.common import (DEFAULT_RESULTS, ROOT, WORKLOADS, Config, backend_label, importable,  # noqa: E402
                           machine_info, parse_backends, set_threads, threads_report, torch_cuda)
 from bench.workers import Workers, job_child  # noqa: E402
@@ -142,7 +143,9 @@ def _run(cfg, argv, json_path, results_dir, log, started, backends, pool: Worker
                 "mem": lambda: memory.run_memory(cfg, backends, pool, out, say),
                 "small": lambda: small.run_small(cfg, backends, pool, out, say),
                 # Opt-in (--workloads trainers): second-order trainers vs scipy, in this process.
-                "trainers": lambda: trainers.run_trainers(cfg, backends, pool, out, say)}
+                "trainers": lambda: trainers.run_trainers(cfg, backends, pool, out, say),
+                # Opt-in (--workloads import): import cost in fresh processes (issue 15 item 6).
+                "import": lambda: imports.run_imports(cfg, backends, pool, out, say)}
     meta["section_seconds"] = {}
     for name, section in sections.items():
         if name in cfg.workloads:
@@ -169,7 +172,8 @@ def parse_args(argv: list[str]):
     p = argparse.ArgumentParser(prog=f"python {PROGRAM}", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workloads", default=",".join(WORKLOADS),
-                   help=f"comma-separated subset of {','.join(WORKLOADS)} (default: all; w3 needs CUDA)")
+                   help=f"comma-separated subset of {','.join(WORKLOADS)} (default: all; w3 needs CUDA); "
+                        "opt-in, only when named: trainers, import")
     p.add_argument("--backends", default=None,
                    help="bpnet_xp backends, e.g. numpy,torch,array_api_strict,cupy,torch:cuda (default: all usable here)")
     p.add_argument("--repeats", type=int, default=None, help="runs (W1 numpy: back-to-back pairs) per figure (5)")
@@ -198,7 +202,7 @@ def parse_args(argv: list[str]):
 
 def config_from(args) -> Config:
     workloads = tuple(w.strip().lower() for w in args.workloads.split(",") if w.strip())
-    known = (*WORKLOADS, "trainers")  # "trainers" runs only when named
+    known = (*WORKLOADS, "trainers", "import")  # "trainers" and "import" run only when named
     unknown = sorted(set(workloads) - set(known))
     if unknown:
         raise SystemExit(f"unknown workload(s) {unknown}; choose from {list(known)}")

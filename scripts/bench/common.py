@@ -75,6 +75,11 @@ class Config:
     w1_hidden: tuple = (256, 128)
     w1_classes: int = 10
     w1_batches: tuple = (128, 512)
+    # W1 wide: 784-1024-1024-10 (1.86 M parameters, where Adam's passes over theta weigh)
+    w1_wide_hidden: tuple = (1024, 1024)
+    w1_wide_batches: tuple = (128,)
+    w1_wide_epochs: int = 1
+    w1_wide_repeats: int = 3
     learning_rate: float = 1e-3
     # W2
     w2_iterations: int = 50
@@ -96,7 +101,8 @@ class Config:
         base = cls(
             repeats=1, epochs=1, quick=True, settle=0.0,
             w1_samples=512, w1_test_samples=128, w1_features=64, w1_hidden=(32, 16), w1_classes=10,
-            w1_batches=(64, 128), w2_iterations=5, w2_samples=400,
+            w1_batches=(64, 128), w1_wide_hidden=(48, 48), w1_wide_batches=(64,), w1_wide_epochs=1,
+            w1_wide_repeats=1, w2_iterations=5, w2_samples=400,
             w3_batches=(64, 256), w3_samples=1024, w3_lbfgs_samples=2048, w3_lbfgs_iterations=3,
             matmul_n=256, matmul_repeats=3,
         )
@@ -176,6 +182,8 @@ def worker_kind(label: str, float64: bool = False) -> str:
         return "torch"
     if label.startswith("sklearn"):
         return "sklearn"
+    if label == "jax_native":
+        return "jaxnative"  # not bpnet_xp:jax's process: each side in a worker of its own
     if label.startswith("bpnet_xp:"):
         name = split_label(label.split(" ")[0])[0]
         if name == "jax" and float64:

@@ -1,15 +1,18 @@
 """W1: MNIST-shaped synthetic data, 784-256-128-10 relu + softmax cross-entropy, Adam,
-batch 128 and 512, against hand-written NumPy, scikit-learn and PyTorch CPU.
+batch 128 and 512, against hand-written NumPy, scikit-learn, PyTorch CPU and native JAX
+(a jax.numpy MLP + Adam, the whole step jitted); then the wide variant 784-1024-1024-10.
 
 Figures: s/epoch, samples/s, effective GFLOP/s (6 x samples x weights / time), the fraction
 of the float32 matmul ceiling, and speed ratios (> 1: bpnet_xp faster); the numpy backend
-is paired with each CPU peer (alternating order, median of the per-pair ratios).
+is paired with each CPU peer but native JAX, the jax and torch backends with their native
+peer (alternating order, median of the per-pair ratios).
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -21,6 +24,8 @@ from .common import (Run, backend_label, ceiling_key, importable, is_gpu, n_para
                      split_label, summarise, timed, torch_cuda, w1_sizes, worker_kind)
 
 MAIN = "bpnet_xp:numpy"
+#: bpnet_xp backends paired with their library's native peer (besides MAIN with every CPU peer).
+NATIVE = {"bpnet_xp:jax": "jax_native", "bpnet_xp:torch:cpu": "torch:cpu"}
 
 
 def make_w1_data(n_samples: int, n_features: int, n_classes: int, seed: int):
@@ -113,6 +118,8 @@ def train_w1(label, X, y, X_test, y_test, sizes, batch, epochs, seed, lr) -> Run
         return peers.w1_numpy_hand(X, y, X_test, y_test, sizes, batch, epochs, seed, lr)
     if label == "sklearn":
         return peers.w1_sklearn(X, y, X_test, y_test, sizes, batch, epochs, seed, lr)
+    if label == "jax_native":
+        return peers.w1_jax_native(X, y, X_test, y_test, sizes, batch, epochs, seed, lr)
     if label.startswith("torch:"):
         return peers.w1_torch(label.split(":")[1], X, y, X_test, y_test, sizes, batch, epochs, seed, lr)
     raise ValueError(f"unknown W1 implementation {label!r}")
@@ -164,7 +171,7 @@ def gemm_floor(sizes, m: int, batch: int, repeats: int) -> dict:
 
 def w1_peers(log: Callable) -> list[str]:
     peers_here = ["numpy_hand"]
-    for module, label in (("sklearn", "sklearn"), ("torch", "torch:cpu")):
+    for module, label in (("sklearn", "sklearn"), ("torch", "torch:cpu"), ("jax", "jax_native")):
         if importable(module):
             peers_here.append(label)
         else:
@@ -195,24 +202,22 @@ def _job_factory(cfg, pool, sizes) -> Callable:
 
 
 def _paired_with_peers(cfg, batch, job, mine, peers_here, log) -> tuple[dict, dict]:
-    """The numpy backend paired with every CPU peer, in alternating order.
+    """The numpy backend paired with every CPU peer but the native JAX one, in alternating
+    order; the JAX and torch backends paired with their native peer (:data:`NATIVE`).
 
-    The matmul ceiling is measured again right after each of its runs, so the
-    fraction of the ceiling is a paired figure too.
+    The matmul ceiling is measured again right after each numpy run, so the fraction of
+    the ceiling is a paired figure too.
     """
     runs: dict[str, list[Run]] = {}
     ratios: dict[str, dict] = {}
-    if MAIN not in mine:
-        return runs, ratios
-    ratios[MAIN] = {}
-    for peer in peers_here:
-        if "cuda" in peer:
-            continue
-        a, b, r = paired(job(MAIN, batch, with_ceiling=True), job(peer, batch), cfg.repeats)
-        runs.setdefault(MAIN, []).extend(a)
+    pairs = [(MAIN, peer) for peer in peers_here if MAIN in mine and "cuda" not in peer and peer != "jax_native"]
+    pairs += [(label, peer) for label, peer in NATIVE.items() if label in mine and peer in peers_here]
+    for label, peer in pairs:
+        a, b, r = paired(job(label, batch, with_ceiling=label == MAIN), job(peer, batch), cfg.repeats)
+        runs.setdefault(label, []).extend(a)
         runs.setdefault(peer, []).extend(b)
-        ratios[MAIN][peer] = {"median": statistics.median(r), "pairs": r, "paired": True}
-        log(f"  {MAIN} vs {peer}: pairs {' '.join(f'{v:.3f}' for v in r)} -> median {statistics.median(r):.3f}")
+        ratios.setdefault(label, {})[peer] = {"median": statistics.median(r), "pairs": r, "paired": True}
+        log(f"  {label} vs {peer}: pairs {' '.join(f'{v:.3f}' for v in r)} -> median {statistics.median(r):.3f}")
     return runs, ratios
 
 
@@ -268,7 +273,27 @@ def run_w1(cfg, backends, pool, ceilings: dict, out: dict, log: Callable) -> Non
         log(f"\nW1  batch {batch}: {m} x {cfg.w1_features} float32, {'-'.join(map(str, sizes))} relu, "
             f"Adam lr {cfg.learning_rate:g}, {cfg.epochs} epoch(s)")
         section["batches"][str(batch)] = _batch(cfg, batch, job, pool, mine, peers_here, ceilings, sizes, log)
+    section["wide"] = run_w1_wide(cfg, pool, mine, peers_here, ceilings, log)
     pool.release("w1")
+
+
+def run_w1_wide(cfg, pool, mine, peers_here, ceilings: dict, log: Callable) -> dict:
+    """W1 with hidden widths ``cfg.w1_wide_hidden`` (784-1024-1024-10: 1.86 M parameters,
+    where the optimizer's passes over theta weigh as much as the matmuls at small batches);
+    fewer epochs and repeats than W1 (an epoch is 8x the work); scikit-learn left out."""
+    wide = replace(cfg, w1_hidden=cfg.w1_wide_hidden, epochs=cfg.w1_wide_epochs, repeats=cfg.w1_wide_repeats)
+    sizes, m = w1_sizes(wide), wide.w1_samples
+    job, wide_peers = _job_factory(wide, pool, sizes), [p for p in peers_here if p != "sklearn"]
+    section = {"network": {"layer_sizes": sizes, "weights": n_weights(sizes), "parameters": n_parameters(sizes),
+                           "effective_flops_per_epoch": 6.0 * m * n_weights(sizes)},
+               "epochs": wide.epochs, "repeats": wide.repeats, "batches": {}}
+    for label in mine + wide_peers:  # untimed: compiles the new shapes (JAX), grows the heaps
+        job(label, max(wide.w1_wide_batches))()
+    for batch in wide.w1_wide_batches:
+        log(f"\nW1 wide  batch {batch}: {'-'.join(map(str, sizes))} relu ({n_parameters(sizes)} parameters), "
+            f"Adam lr {wide.learning_rate:g}, {wide.epochs} epoch(s), {wide.repeats} pair(s)")
+        section["batches"][str(batch)] = _batch(wide, batch, job, pool, mine, wide_peers, ceilings, sizes, log)
+    return section
 
 
 def print_table(summary: dict, ratios: dict, floor: dict, log: Callable) -> None:

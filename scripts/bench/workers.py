@@ -55,6 +55,8 @@ def _worker_setup(family: str, threads: int | None) -> None:
         elif family == "numpy":
             import scipy.optimize  # noqa: F401
             import scipy.special  # noqa: F401
+        elif family in ("jax", "jaxnative"):
+            import jax.numpy  # noqa: F401
         elif family == "jax-x64":
             import jax
 
