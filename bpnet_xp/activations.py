@@ -64,10 +64,38 @@ class Activation(NamedTuple):
 
 # -- identity ----------------------------------------------------------------------------
 def identity(z, *, xp=None):
+    """The identity activation (linear output for regression): ``z`` itself, not a copy.
+
+    Parameters
+    ----------
+    z : array, any shape
+        Pre-activations.
+    xp : namespace, optional
+        Unused; accepted so that every activation has the same signature.
+
+    Returns
+    -------
+    array, the shape of ``z``
+        ``z`` itself.
+    """
     return z
 
 
 def identity_derivative(a, *, xp=None):
+    """Derivative of the identity: an array of ones like ``a``.
+
+    Parameters
+    ----------
+    a : array, any shape
+        Activations (outputs of :func:`identity`); only their shape, dtype and device are used.
+    xp : namespace, optional
+        The array namespace of ``a`` (looked up when absent).
+
+    Returns
+    -------
+    array, the shape of ``a``
+        Ones, in the dtype and on the device of ``a``.
+    """
     xp = array_namespace(a) if xp is None else xp
     return xp.ones_like(a)
 
@@ -208,6 +236,20 @@ def _inplace_constants(z, xp):
 
 
 def sigmoid_derivative(a, *, xp=None):
+    """Derivative of the sigmoid from its output: ``a (1 - a)``, where ``a = sigmoid(z)``.
+
+    Parameters
+    ----------
+    a : array, any shape
+        Sigmoid activations, values in [0, 1].
+    xp : namespace, optional
+        Unused (only operators are needed); accepted for the common signature.
+
+    Returns
+    -------
+    array, the shape of ``a``
+        Values in [0, 0.25].
+    """
     # 1.0, not 1: NumPy converts a Python float operand faster (0.15 us of a small step); same value.
     return a * (1.0 - a)
 
@@ -258,26 +300,100 @@ def log_sigmoid(z, *, xp=None):
 
 # -- tanh --------------------------------------------------------------------------------
 def tanh(z, *, xp=None):
+    """Hyperbolic tangent activation, elementwise.
+
+    Parameters
+    ----------
+    z : array, any shape
+        Pre-activations.
+    xp : namespace, optional
+        The array namespace of ``z`` (looked up when absent).
+
+    Returns
+    -------
+    array, the shape of ``z``
+        Values in [-1, 1].
+    """
     xp = array_namespace(z) if xp is None else xp
     return xp.tanh(z)
 
 
 def tanh_derivative(a, *, xp=None):
+    """Derivative of tanh from its output: ``1 - a**2``, where ``a = tanh(z)``.
+
+    Parameters
+    ----------
+    a : array, any shape
+        Tanh activations, values in [-1, 1].
+    xp : namespace, optional
+        Unused (only operators are needed); accepted for the common signature.
+
+    Returns
+    -------
+    array, the shape of ``a``
+        Values in [0, 1].
+    """
     return 1 - a * a
 
 
 # -- relu --------------------------------------------------------------------------------
 def relu(z, *, xp=None):
+    """Rectified linear activation ``max(z, 0)``, elementwise.
+
+    Parameters
+    ----------
+    z : array, any shape
+        Pre-activations.
+    xp : namespace, optional
+        The array namespace of ``z`` (looked up when absent).
+
+    Returns
+    -------
+    array, the shape of ``z``
+        Values >= 0 (a new array).
+    """
     # A Python scalar operand (array API 2024.12) saves a zeros array the size of z.
     xp = array_namespace(z) if xp is None else xp
     return xp.maximum(z, 0.0)
 
 
 def relu_inplace(z, *, xp=None):
+    """:func:`relu` written into ``z`` where the library can write into arrays; None elsewhere.
+
+    For a fresh pre-activation nothing else refers to (see :class:`Activation`); the
+    write goes through :func:`bpnet_xp.backend.maximum_inplace`.
+
+    Parameters
+    ----------
+    z : array, any shape
+        Pre-activations; overwritten where the library can write into arrays.
+    xp : namespace, optional
+        Unused; accepted for the common signature.
+
+    Returns
+    -------
+    array or None
+        ``z`` itself holding ``max(z, 0)``, or None (``z`` untouched) where the library
+        cannot write into arrays.
+    """
     return maximum_inplace(z, 0.0)
 
 
 def relu_derivative(a, *, xp=None):
+    """Derivative of relu from its output: 1 where ``a > 0``, else 0.
+
+    Parameters
+    ----------
+    a : array, any shape
+        Relu activations (values >= 0).
+    xp : namespace, optional
+        The array namespace of ``a`` (looked up when absent).
+
+    Returns
+    -------
+    array, the shape of ``a``
+        Zeros and ones in the dtype of ``a``.
+    """
     # a > 0 exactly where z > 0; the subgradient at z = 0 is taken as 0.
     xp = array_namespace(a) if xp is None else xp
     return xp.astype(a > 0, a.dtype)
@@ -285,14 +401,40 @@ def relu_derivative(a, *, xp=None):
 
 # -- softmax (output only) ---------------------------------------------------------------
 def log_softmax(z, *, xp=None):
-    """Row-wise log-softmax by the log-sum-exp shift: never overflows, never log(0)."""
+    """Row-wise log-softmax by the log-sum-exp shift: never overflows, never log(0).
+
+    Parameters
+    ----------
+    z : array, shape (m, K)
+        Output pre-activations (logits), one row per sample.
+    xp : namespace, optional
+        The array namespace of ``z`` (looked up when absent).
+
+    Returns
+    -------
+    array, shape (m, K)
+        ``log(softmax(z))`` row by row; values <= 0.
+    """
     xp = array_namespace(z) if xp is None else xp
     shifted = z - xp.max(z, axis=1, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
 
 
 def softmax(z, *, xp=None):
-    """Row-wise softmax with the max subtracted first, so exp never overflows."""
+    """Row-wise softmax with the max subtracted first, so exp never overflows.
+
+    Parameters
+    ----------
+    z : array, shape (m, K)
+        Output pre-activations (logits), one row per sample.
+    xp : namespace, optional
+        The array namespace of ``z`` (looked up when absent).
+
+    Returns
+    -------
+    array, shape (m, K)
+        Class probabilities: values in [0, 1], each row summing to 1.
+    """
     xp = array_namespace(z) if xp is None else xp
     e = xp.exp(z - xp.max(z, axis=1, keepdims=True))
     return e / xp.sum(e, axis=1, keepdims=True)
@@ -308,7 +450,27 @@ ACTIVATIONS: dict[str, Activation] = {
 
 
 def get_activation(name: str, *, hidden: bool = False) -> Activation:
-    """Look an activation up by name; ``hidden=True`` rejects output-only ones."""
+    """Look an activation up by name; ``hidden=True`` rejects output-only ones.
+
+    Parameters
+    ----------
+    name : str or Activation
+        One of the keys of :data:`ACTIVATIONS` ("identity", "sigmoid", "tanh",
+        "relu", "softmax"); an :class:`Activation` is returned as it is.
+    hidden : bool, default False
+        Whether the activation is for a hidden layer: then an output-only one
+        (softmax) raises ValueError.
+
+    Returns
+    -------
+    Activation
+        The registered activation.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or an output-only activation asked for a hidden layer.
+    """
     if isinstance(name, Activation):
         return name
     try:

@@ -16,6 +16,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .text import plain
+
 __all__ = [
     "STOCHASTIC",
     "FULL_BATCH",
@@ -119,7 +121,7 @@ def optimizer_info(name: str) -> OptimizerInfo:
         Its family, unit, default batch size and hyperparameters.
     """
     if not isinstance(name, str) or name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {list(OPTIMIZERS)}")
+        raise ValueError(f"unknown optimizer {plain(name)!r}; choose one of {list(OPTIMIZERS)}")
     return OPTIMIZERS[name]
 
 
@@ -340,19 +342,19 @@ def _is_number(value) -> bool:
 
 def _positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise ValueError(f"{name} must be a positive integer, got {plain(value)!r}")
     return int(value)
 
 
 def _non_negative(value, name: str) -> float:
     if not _is_number(value) or not math.isfinite(float(value)) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        raise ValueError(f"{name} must be a finite number >= 0, got {plain(value)!r}")
     return float(value)
 
 
 def _memory(memory) -> int:
     if isinstance(memory, bool) or not isinstance(memory, (int, np.integer)):
-        raise ValueError(f"memory must be an integer, got {memory!r}")
+        raise ValueError(f"memory must be an integer, got {plain(memory)!r}")
     if memory < 1:
         raise ValueError(f"memory must be >= 1, got {memory}")
     return int(memory)
@@ -362,7 +364,7 @@ def _verbose(verbose) -> int:
     if isinstance(verbose, bool):
         verbose = int(verbose)
     if not isinstance(verbose, (int, np.integer)) or verbose < 0:
-        raise ValueError(f"verbose must be a non-negative integer, got {verbose!r}")
+        raise ValueError(f"verbose must be a non-negative integer, got {plain(verbose)!r}")
     return int(verbose)
 
 
@@ -376,7 +378,7 @@ def _learning_rate(learning_rate, info: OptimizerInfo):
     except (TypeError, ValueError):
         rate = math.nan
     if not math.isfinite(rate) or rate <= 0:
-        raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+        raise ValueError(f"learning_rate must be a positive number, got {plain(learning_rate)!r}")
     return rate
 
 
@@ -387,7 +389,7 @@ def _check_hyperparameters(info: OptimizerInfo, momentum, nesterov, beta1, beta2
     values = {"momentum": momentum, "beta1": beta1, "beta2": beta2}
     for name, value in values.items():
         if name in used and not (_is_number(value) and 0 <= value < 1):
-            raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+            raise ValueError(f"{name} must be in [0, 1), got {plain(value)!r}")
     if "nesterov" in used and nesterov and momentum == 0:
         raise ValueError("nesterov=True needs momentum > 0")
     return tuple(float(v) if _is_number(v) else v for v in values.values())
@@ -399,7 +401,7 @@ def _schedule(schedule):
     if schedule is None or isinstance(schedule, str):
         schedule = _SCHEDULE_ALIASES.get(schedule, schedule)
     if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; choose one of {list(SCHEDULES)} or pass a callable")
+        raise ValueError(f"unknown schedule {plain(schedule)!r}; choose one of {list(SCHEDULES)} or pass a callable")
     return schedule
 
 
@@ -423,7 +425,7 @@ def _seed(seed):
     if seed is None or isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, a numpy Generator or None, got {seed!r}")
+        raise ValueError(f"seed must be a non-negative integer, a numpy Generator or None, got {plain(seed)!r}")
     return int(seed)
 
 
@@ -433,13 +435,13 @@ def _callbacks(callbacks) -> tuple:
     callbacks = tuple(callbacks)
     for callback in callbacks:
         if not callable(callback):
-            raise ValueError(f"callbacks must be callables callback(epoch, net, history), got {callback!r}")
+            raise ValueError(f"callbacks must be callables callback(epoch, net, history), got {plain(callback)!r}")
     return callbacks
 
 
 def _split_every(split_every) -> int:
     if isinstance(split_every, bool) or not isinstance(split_every, (int, np.integer)) or split_every < 2:
-        raise ValueError(f"split_every must be an integer >= 2, got {split_every!r}")
+        raise ValueError(f"split_every must be an integer >= 2, got {plain(split_every)!r}")
     return int(split_every)
 
 
@@ -447,15 +449,15 @@ def _second_order(mu, mu_dec, mu_inc, mu_max, goal, min_grad, max_fail, max_para
     """The options of "newton", "lm", "br", "rprop" and "scg", checked."""
     for name, value in (("mu", mu), ("mu_max", mu_max)):
         if not _is_number(value) or not math.isfinite(float(value)) or value <= 0:
-            raise ValueError(f"{name} must be a positive number, got {value!r}")
+            raise ValueError(f"{name} must be a positive number, got {plain(value)!r}")
     if not _is_number(mu_dec) or not 0 < mu_dec < 1:
-        raise ValueError(f"mu_dec must be in (0, 1), got {mu_dec!r}")
+        raise ValueError(f"mu_dec must be in (0, 1), got {plain(mu_dec)!r}")
     if not _is_number(mu_inc) or not math.isfinite(float(mu_inc)) or mu_inc <= 1:
-        raise ValueError(f"mu_inc must be a number > 1, got {mu_inc!r}")
+        raise ValueError(f"mu_inc must be a number > 1, got {plain(mu_inc)!r}")
     if not _is_number(goal) or math.isnan(float(goal)):
-        raise ValueError(f"goal must be a number, got {goal!r}")
+        raise ValueError(f"goal must be a number, got {plain(goal)!r}")
     if curvature not in ("hessian", "gauss_newton"):
-        raise ValueError(f"curvature must be 'hessian' or 'gauss_newton', got {curvature!r}")
+        raise ValueError(f"curvature must be 'hessian' or 'gauss_newton', got {plain(curvature)!r}")
     return dict(mu=float(mu), mu_dec=float(mu_dec), mu_inc=float(mu_inc), mu_max=float(mu_max), goal=float(goal),
                 min_grad=_non_negative(min_grad, "min_grad"), max_fail=_positive_int(max_fail, "max_fail"),
                 max_parameters=_positive_int(max_parameters, "max_parameters"), curvature=curvature)

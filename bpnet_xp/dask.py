@@ -45,6 +45,11 @@ def current_client():
 
     None when distributed was never imported, no client exists, or the user
     picked another scheduler (``dask.config.set(scheduler="threads")``).
+
+    Returns
+    -------
+    distributed.Client or None
+        The default client, when it is the scheduler in use.
     """
     if "distributed" not in sys.modules:
         return None
@@ -225,6 +230,11 @@ def _predict_block(Xb, theta_host, *, spec, what):
 class DaskObjective:
     """J(theta) and its gradient over a row-chunked Dask array, by map-reduce.
 
+    Calling the object with ``theta`` (an array of any backend, shape
+    (n_parameters,)) returns ``(loss, grad)``: a 0-d array and an array of shape
+    (n_parameters,), both of theta's library, device and dtype, equal to
+    :func:`bpnet_xp.network.loss_and_grad` on the whole data.
+
     Parameters
     ----------
     spec : NetworkSpec
@@ -243,11 +253,6 @@ class DaskObjective:
     validate : bool
         Check shapes, finiteness and label range once, now (a few scalar
         reductions; X itself is never gathered).
-
-    Calling the object with ``theta`` (an array of any backend, shape
-    (n_parameters,)) returns ``(loss, grad)``: a 0-d array and an array of shape
-    (n_parameters,), both of theta's library, device and dtype, equal to
-    :func:`bpnet_xp.network.loss_and_grad` on the whole data.
     """
 
     def __init__(self, spec, X, y, *, n_outputs=None, classification=None, split_every: int = 8,
@@ -321,7 +326,21 @@ class DaskObjective:
         return np.asarray(result, dtype=np.float64)
 
     def sums(self, theta) -> np.ndarray:
-        """``[sum_c L_c, sum_c dL_c/dtheta]``: host float64, shape (n_parameters + 1,)."""
+        """``[sum_c L_c, sum_c dL_c/dtheta]``: host float64, shape (n_parameters + 1,).
+
+        Counts one evaluation (``n_evaluations``).
+
+        Parameters
+        ----------
+        theta : array, shape (n_parameters,)
+            The flat parameters, of any backend (read to the host and broadcast).
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (n_parameters + 1,)
+            The summed data loss over all rows, then its summed gradient: no mean
+            taken and no L2 penalty added (:meth:`__call__` does both).
+        """
         self.n_evaluations += 1
         return self._reduce(_chunk_sums, theta, self.spec.n_parameters + 1)
 
@@ -346,27 +365,102 @@ class DaskObjective:
         return finish_product(self.spec, self._on_device(theta, total), v, self.n_samples)
 
     def hessian_vector_product(self, theta, v):
-        """H v of J on the whole data (:func:`bpnet_xp.curvature.hessian_vector_product`), by map-reduce."""
+        """H v of J on the whole data (:func:`bpnet_xp.curvature.hessian_vector_product`), by map-reduce.
+
+        Parameters
+        ----------
+        theta : array, shape (n_parameters,)
+            The flat parameters, of any backend.
+        v : array, shape (n_parameters,)
+            The direction, in theta's library, device and dtype.
+
+        Returns
+        -------
+        array, shape (n_parameters,)
+            The Hessian of the mean loss plus the L2 penalty times v, on theta's
+            device in theta's dtype.
+        """
         return self._product(theta, v, gauss_newton=False)
 
     def gauss_newton_vector_product(self, theta, v):
-        """G v of J on the whole data, by map-reduce."""
+        """G v of J on the whole data, by map-reduce.
+
+        Parameters
+        ----------
+        theta : array, shape (n_parameters,)
+            The flat parameters, of any backend.
+        v : array, shape (n_parameters,)
+            The direction, in theta's library, device and dtype.
+
+        Returns
+        -------
+        array, shape (n_parameters,)
+            The Gauss-Newton matrix of the mean loss plus the L2 penalty's, times v,
+            on theta's device in theta's dtype
+            (:func:`bpnet_xp.curvature.gauss_newton_vector_product`).
+        """
         return self._product(theta, v, gauss_newton=True)
 
     def normal_equations(self, theta):
         """(sum e^2, J^T J, J^T e) over every chunk (mse), on theta's device; each chunk's J is
-        built and dropped on its worker, so memory is P^2 per worker plus one chunk of J."""
+        built and dropped on its worker, so memory is P^2 per worker plus one chunk of J.
+        All three are sums over the rows (no 1/m) without the L2 penalty, in theta's
+        library, device and dtype.
+
+        Parameters
+        ----------
+        theta : array, shape (n_parameters,)
+            The flat parameters, of any backend.
+
+        Returns
+        -------
+        sse : 0-d array
+            The sum of squared residuals e = outputs - Y over all rows and outputs.
+        JTJ : array, shape (n_parameters, n_parameters)
+            J^T J of the residuals' Jacobian J, summed over the chunks.
+        JTe : array, shape (n_parameters,)
+            J^T e, summed over the chunks.
+        """
         P = self.spec.n_parameters
         total = self._reduce(_chunk_normal, theta, 1 + P * P + P)
         sse, JTJ, JTe = total[0], total[1:1 + P * P].reshape(P, P), total[1 + P * P:]
         return tuple(self._on_device(theta, part) for part in (sse, JTJ, JTe))
 
     def sum_of_squares(self, theta):
-        """sum e^2 over every chunk (mse), a 0-d array of theta's library."""
+        """sum e^2 over every chunk (mse), a 0-d array of theta's library.
+
+        Parameters
+        ----------
+        theta : array, shape (n_parameters,)
+            The flat parameters, of any backend.
+
+        Returns
+        -------
+        0-d array
+            The sum of squared residuals (outputs - Y) over all rows and outputs, on
+            theta's device in theta's dtype: one forward pass per chunk.
+        """
         return self._on_device(theta, self._reduce(_chunk_squares, theta, 1)[0])
 
     def loss_and_score(self, theta, m_train: int | None = None) -> tuple[float, float]:
-        """Validation loss (penalty with ``m_train`` samples) and accuracy or R^2, as floats."""
+        """Validation loss (penalty with ``m_train`` samples) and accuracy or R^2, as floats.
+
+        Parameters
+        ----------
+        theta : array, shape (n_parameters,)
+            The flat parameters, of any backend.
+        m_train : int, optional
+            The number of training samples, which scales the L2 penalty added to the
+            loss as in training; None uses this data's own number of rows.
+
+        Returns
+        -------
+        loss : float
+            The mean loss over these rows plus the L2 penalty.
+        score : float
+            Accuracy for a classification loss, R^2 (averaged over the outputs, as
+            :func:`bpnet_xp.metrics.r2_from_sums`) otherwise.
+        """
         K = self.n_outputs
         width = 2 if self.spec.loss.classification else 1 + 3 * K
         total = self._reduce(_chunk_metrics, theta, width)
@@ -458,6 +552,13 @@ class ChunkFeed:
     On a distributed cluster the next block is requested as a future while the current
     one is used: it is computed (or already held) on a worker and crosses to the client
     only when asked for, so the client holds one block at a time.
+
+    Parameters
+    ----------
+    X : dask array, shape (m, n_inputs)
+        The features, chunked by rows.
+    y : dask array, shape (m,) or (m, n_outputs)
+        Labels or targets, with the same row chunks as X.
     """
 
     def __init__(self, X, y):
@@ -465,12 +566,37 @@ class ChunkFeed:
         self.client = current_client()
 
     def request(self, index: int):
+        """Start fetching row block ``index`` of X and y.
+
+        Parameters
+        ----------
+        index : int
+            The row block, 0 .. number of row chunks - 1.
+
+        Returns
+        -------
+        list of two futures, or tuple of two dask arrays
+            A handle for :meth:`receive`: futures already being computed on a
+            distributed cluster, or the two lazy blocks otherwise.
+        """
         pair = (self.X.blocks[index], self.y.blocks[index])
         if self.client is not None:
             return self.client.compute(list(pair))
         return pair
 
     def receive(self, handle):
+        """The blocks a :meth:`request` asked for, on the client.
+
+        Parameters
+        ----------
+        handle : list or tuple
+            What :meth:`request` returned.
+
+        Returns
+        -------
+        tuple of two arrays
+            ``(X block, y block)``, computed, in the chunks' library (NumPy or CuPy).
+        """
         if self.client is not None:
             return tuple(future.result() for future in handle)
         import dask  # the local schedulers: both blocks in one graph (y may be computed from X)

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from .text import plain
+
 __all__ = [
     "DataIntegrityError",
     "load_digits",
@@ -131,11 +133,11 @@ def make_xor() -> tuple[np.ndarray, np.ndarray]:
 
 def _count(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {plain(value)!r}")
     try:
         n = operator.index(value)
     except TypeError:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {plain(value)!r}") from None
     if n < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {n}")
     return n
@@ -143,13 +145,13 @@ def _count(value: Any, name: str, minimum: int) -> int:
 
 def _non_negative(value: Any, name: str) -> float:
     if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        raise ValueError(f"{name} must be a finite number >= 0, got {plain(value)!r}")
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}") from None
+        raise ValueError(f"{name} must be a finite number >= 0, got {plain(value)!r}") from None
     if not (math.isfinite(v) and v >= 0.0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        raise ValueError(f"{name} must be a finite number >= 0, got {plain(value)!r}")
     return v
 
 
@@ -440,21 +442,21 @@ def _numpy_table(text: str, delimiter: str, features: list[int], t):
 def _check_csv_options(target, header, delimiter):
     """Validate ``load_csv``'s options before the file is read; the target as an int or str."""
     if not isinstance(delimiter, str) or len(delimiter) != 1:
-        raise ValueError(f"delimiter must be a single character, got {delimiter!r}")
+        raise ValueError(f"delimiter must be a single character, got {plain(delimiter)!r}")
     if delimiter in '\r\n"':
-        raise ValueError(f"delimiter cannot be a line break or the quote character, got {delimiter!r}")
+        raise ValueError(f"delimiter cannot be a line break or the quote character, got {plain(delimiter)!r}")
     if header not in (None, True, False):
-        raise ValueError(f"header must be True, False or None (auto-detect), got {header!r}")
+        raise ValueError(f"header must be True, False or None (auto-detect), got {plain(header)!r}")
     if target is None or isinstance(target, str):
         return target
     # bool is an int to operator.index, but target=True is surely a mistake, not column 1.
     if isinstance(target, (bool, np.bool_)):
-        raise ValueError(f"target must be a column index, a header name or None, got {target!r}")
+        raise ValueError(f"target must be a column index, a header name or None, got {plain(target)!r}")
     try:
         return operator.index(target)
     except TypeError:
         raise ValueError(
-            f"target must be a column index, a header name or None, got {target!r}"
+            f"target must be a column index, a header name or None, got {plain(target)!r}"
         ) from None
 
 

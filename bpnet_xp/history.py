@@ -57,7 +57,14 @@ class History:
     effective_parameters: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        """A plain dict of the fields (JSON-serialisable)."""
+        """A plain dict of the fields (JSON-serialisable), e.g. for a report or a log file.
+
+        Returns
+        -------
+        dict
+            Field name -> value: the lists copied (a deep copy, by
+            :func:`dataclasses.asdict`), the scalars as they are.
+        """
         return asdict(self)
 
     def to_frame(self):

@@ -16,6 +16,8 @@ from typing import Callable
 
 import numpy as np
 
+from .text import plain
+
 __all__ = ["INITIALIZERS", "classic", "glorot", "he", "initial_parameters", "get_initializer", "check_seed"]
 
 
@@ -107,7 +109,7 @@ def get_initializer(name: str | Callable, activation: str = "sigmoid") -> Callab
     try:
         return INITIALIZERS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown init {name!r}; choose 'auto' or one of {sorted(INITIALIZERS)}") from None
+        raise ValueError(f"unknown init {plain(name)!r}; choose 'auto' or one of {sorted(INITIALIZERS)}") from None
 
 
 def check_seed(seed):
@@ -134,7 +136,7 @@ def check_seed(seed):
         return seed
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be None, a non-negative integer or a numpy.random.Generator, "
-                        f"got {type(seed).__name__} {seed!r}")
+                        f"got {type(seed).__name__} {plain(seed)!r}")
     if seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {int(seed)}")
     return int(seed)

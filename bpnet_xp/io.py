@@ -544,6 +544,11 @@ def _check_feature_names(name: str, names: Any, n_inputs: int) -> None:
 def read_metadata(path) -> dict:
     """The JSON metadata of a saved model, checked, without building the network.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A model file written by :func:`save`.
+
     Returns
     -------
     dict
@@ -553,13 +558,33 @@ def read_metadata(path) -> dict:
         ``classes_dtype``, ``feature_names`` (the DataFrame column names the network was
         fitted on, or None; absent from files of older versions) and ``user`` (the extra
         metadata given to :func:`save`).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a bpnet_xp model, is corrupt or truncated, or has malformed
+        metadata or a newer format version.
     """
     name = os.fspath(path)
     return _parse_metadata(name, _read_arrays(path))
 
 
 class SavedModel(NamedTuple):
-    """A model file's contents, checked against each other: what :func:`read_model` returns."""
+    """A model file's contents, checked against each other: what :func:`read_model` returns.
+
+    Attributes
+    ----------
+    metadata : dict
+        The checked JSON metadata (the keys of :func:`read_metadata`).
+    theta : numpy.ndarray, shape (n_parameters,)
+        The flat parameters on the host, finite, in the stored floating dtype.
+    scaler : bpnet_xp.preprocessing.StandardScaler or None
+        The fitted input scaler, or None when the model was saved without one.
+    classes : numpy.ndarray, shape (n_classes,), or None
+        The class labels of a classifier, in the stored dtype; None for regression.
+    """
 
     metadata: dict
     theta: np.ndarray

@@ -61,6 +61,28 @@ def _weighted_sum(xp, terms, weight, total=None):
 
 
 def cross_entropy_value(z, a, y, weight=None, *, xp=None, total=None):
+    """Cross-entropy of sigmoid outputs, from the logits: sum of softplus(z) - y z.
+
+    Parameters
+    ----------
+    z : array, shape (m, K)
+        Output pre-activations (logits).
+    a : array, shape (m, K)
+        Output activations, ``sigmoid(z)``. Unused: the value is computed from ``z``.
+    y : array, shape (m, K)
+        Targets, values in [0, 1] (one-hot labels or probabilities).
+    weight : array, shape (m, 1), optional
+        Per-sample weights multiplying each row's terms; None: every weight 1.
+    xp : namespace, optional
+        The array namespace (looked up when absent).
+    total : callable, optional
+        ``total(x)``, the sum of all elements of ``x`` (default ``xp.sum``).
+
+    Returns
+    -------
+    array, shape ()
+        The weighted sum over samples and outputs (not divided by m).
+    """
     # -[y log s(z) + (1 - y) log(1 - s(z))] = softplus(z) - y z, because
     # log s(z) = -softplus(-z), log(1 - s(z)) = -softplus(z), softplus(-z) = softplus(z) - z.
     # softplus(z) = logaddexp(0, z) with the Python scalar 0.0 (array API 2024.12): the same
@@ -71,27 +93,120 @@ def cross_entropy_value(z, a, y, weight=None, *, xp=None, total=None):
 
 
 def cross_entropy_gradient(a, y):
+    """dL/da of the sigmoid cross-entropy: ``(a - y) / (a (1 - a))``.
+
+    For a non-canonical output activation only; cross-entropy accepts the sigmoid
+    output alone, whose delta is the exact ``a - y`` (:func:`output_delta`), so the
+    network does not call it.
+
+    Parameters
+    ----------
+    a : array, shape (m, K)
+        Output activations.
+    y : array, shape (m, K)
+        Targets.
+
+    Returns
+    -------
+    array, shape (m, K)
+        ``dL/da`` elementwise, summed-loss convention.
+    """
     return (a - y) / (a * (1 - a))
 
 
 # -- softmax cross-entropy ---------------------------------------------------------------
 def softmax_cross_entropy_value(z, a, y, weight=None, *, xp=None, total=None):
+    """Softmax cross-entropy from the logits: minus the sum of y log_softmax(z).
+
+    Parameters
+    ----------
+    z : array, shape (m, K)
+        Output pre-activations (logits).
+    a : array, shape (m, K)
+        Output activations, ``softmax(z)``. Unused: the value is computed from ``z``.
+    y : array, shape (m, K)
+        Targets, rows of class probabilities (one-hot labels).
+    weight : array, shape (m, 1), optional
+        Per-sample weights multiplying each row's terms; None: every weight 1.
+    xp : namespace, optional
+        The array namespace (looked up when absent).
+    total : callable, optional
+        ``total(x)``, the sum of all elements of ``x`` (default ``xp.sum``).
+
+    Returns
+    -------
+    array, shape ()
+        The weighted sum over samples and outputs (not divided by m).
+    """
     xp = array_namespace(z) if xp is None else xp
     return -_weighted_sum(xp, y * log_softmax(z, xp=xp), weight, total)
 
 
 def softmax_cross_entropy_gradient(a, y):  # pragma: no cover - softmax is always canonical
+    """dL/da of the softmax cross-entropy: ``-y / a``.
+
+    Never called: softmax cross-entropy is paired with the softmax output only,
+    whose delta is the exact ``a - y`` (:func:`output_delta`).
+
+    Parameters
+    ----------
+    a : array, shape (m, K)
+        Output activations.
+    y : array, shape (m, K)
+        Targets.
+
+    Returns
+    -------
+    array, shape (m, K)
+        ``dL/da`` elementwise, summed-loss convention.
+    """
     return -y / a
 
 
 # -- mean squared error, with the 1/(2m) convention --------------------------------------
 def mse_value(z, a, y, weight=None, *, xp=None, total=None):
+    """Half the sum of squared errors, ``0.5 * sum((a - y)**2)``: the caller's 1/m makes it 1/(2m).
+
+    Parameters
+    ----------
+    z : array, shape (m, K)
+        Output pre-activations. Unused: the value is computed from ``a``.
+    a : array, shape (m, K)
+        Output activations, ``output(z)``.
+    y : array, shape (m, K)
+        Targets, real values.
+    weight : array, shape (m, 1), optional
+        Per-sample weights multiplying each row's terms; None: every weight 1.
+    xp : namespace, optional
+        The array namespace (looked up when absent).
+    total : callable, optional
+        ``total(x)``, the sum of all elements of ``x`` (default ``xp.sum``).
+
+    Returns
+    -------
+    array, shape ()
+        The weighted sum over samples and outputs (not divided by m).
+    """
     xp = array_namespace(a) if xp is None else xp
     r = a - y
     return 0.5 * _weighted_sum(xp, r * r, weight, total)
 
 
 def mse_gradient(a, y):
+    """dL/da of the halved squared error: ``a - y``.
+
+    Parameters
+    ----------
+    a : array, shape (m, K)
+        Output activations.
+    y : array, shape (m, K)
+        Targets.
+
+    Returns
+    -------
+    array, shape (m, K)
+        ``dL/da`` elementwise, summed-loss convention.
+    """
     return a - y
 
 
@@ -105,7 +220,24 @@ LOSSES: dict[str, Loss] = {
 
 
 def get_loss(name: str) -> Loss:
-    """Look a loss up by name."""
+    """Look a loss up by name.
+
+    Parameters
+    ----------
+    name : str or Loss
+        One of the keys of :data:`LOSSES` ("cross_entropy", "softmax_cross_entropy",
+        "mse"); a :class:`Loss` is returned as it is.
+
+    Returns
+    -------
+    Loss
+        The registered loss.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
     if isinstance(name, Loss):
         return name
     try:
@@ -122,6 +254,22 @@ def output_delta(loss: Loss, output, a, y):
     ``output`` is the output :class:`~bpnet_xp.activations.Activation`.  Exact
     ``a - y`` for the canonical pairs (see the module docstring); the chain rule
     ``dL/da * da/dz`` otherwise.
+
+    Parameters
+    ----------
+    loss : Loss
+        The network's loss.
+    output : Activation
+        The output layer's activation.
+    a : array, shape (m, K)
+        Output activations.
+    y : array, shape (m, K)
+        Targets.
+
+    Returns
+    -------
+    array, shape (m, K)
+        ``dL/dz`` of the summed loss, one row per sample, not yet weighted.
     """
     if output.name == loss.canonical_output:
         return a - y
@@ -129,7 +277,20 @@ def output_delta(loss: Loss, output, a, y):
 
 
 def check_pair(loss: Loss, output) -> None:
-    """Raise ValueError for an output activation the loss cannot be paired with."""
+    """Raise ValueError for an output activation the loss cannot be paired with.
+
+    Parameters
+    ----------
+    loss : Loss
+        The loss; its ``outputs`` lists the activations it may be paired with.
+    output : Activation
+        The output layer's activation.
+
+    Raises
+    ------
+    ValueError
+        When ``output.name`` is not among ``loss.outputs``.
+    """
     if loss.outputs is not None and output.name not in loss.outputs:
         raise ValueError(
             f"loss {loss.name!r} needs an output activation in {list(loss.outputs)}, "

@@ -20,6 +20,7 @@ from .activations import get_activation
 from .initializers import initial_parameters
 from .losses import check_pair, get_loss
 from .network import NetworkSpec, forward, loss_and_grad, loss_value, unpack
+from .validation import plain
 
 # training (solvers, optimizers, sources), dask, curvature, io (tempfile, zipfile, json),
 # preprocessing and pickle are imported inside the methods that use them: building an MLP
@@ -112,6 +113,7 @@ class MLP:
 
         self.spec = NetworkSpec(self.layer_sizes, hidden, out, lo, l2)
         self.backend = _backend.get_backend(backend, device)
+        given = dtype  # the message quotes what the caller passed, not NumPy's name for it
         if not isinstance(dtype, str):
             # np.dtype("float64"), np.float64: stored by name, as save() writes it.
             try:
@@ -119,7 +121,7 @@ class MLP:
             except TypeError:
                 pass
         if dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {plain(given)!r}")
         self._dtype = self.backend.dtype(dtype)  # raises if the device lacks float64
         self.dtype = dtype
         self.seed = seed
@@ -145,18 +147,22 @@ class MLP:
     # -- structure --------------------------------------------------------------------------
     @property
     def activation(self) -> str:
+        """The name of the hidden layers' activation ("sigmoid", "tanh", "relu" or "identity")."""
         return self.spec.activation.name
 
     @property
     def output(self) -> str:
+        """The name of the output layer's activation ("sigmoid", "softmax", "identity", ...)."""
         return self.spec.output.name
 
     @property
     def loss_name(self) -> str:
+        """The name of the loss ("cross_entropy", "softmax_cross_entropy" or "mse")."""
         return self.spec.loss.name
 
     @property
     def l2(self) -> float:
+        """The L2 strength lambda (assignable: a finite number >= 0, else ValueError)."""
         return self.spec.l2
 
     @l2.setter
@@ -168,14 +174,17 @@ class MLP:
 
     @property
     def n_parameters(self) -> int:
+        """The number of weights and biases: the length of :attr:`theta`."""
         return self.spec.n_parameters
 
     @property
     def n_inputs(self) -> int:
+        """The number of input features, ``layer_sizes[0]``: the columns of ``X``."""
         return self.layer_sizes[0]
 
     @property
     def n_outputs(self) -> int:
+        """The number of output units, ``layer_sizes[-1]``: the columns of the targets ``Y``."""
         return self.layer_sizes[-1]
 
     @property
@@ -198,16 +207,17 @@ class MLP:
     def theta(self, value) -> None:
         self._theta = self._theta_argument(value)
 
-    def _theta_argument(self, value):
-        """theta given by the caller, on the device: shape (n_parameters,), finite."""
+    def _theta_argument(self, value, what: str = "theta"):
+        """A vector in theta's layout given by the caller (``theta``, or a direction ``v``),
+        on the device: shape (n_parameters,), finite; the messages name ``what``."""
         if getattr(value, "shape", None) is None and not isinstance(value, (list, tuple)):
-            raise ValueError(f"theta must be an array of shape ({self.n_parameters},), got {type(value).__name__}")
-        arr = self._to_device(value, "theta")
+            raise ValueError(f"{what} must be an array of shape ({self.n_parameters},), got {type(value).__name__}")
+        arr = self._to_device(value, what)
         if arr.ndim != 1 or arr.shape[0] != self.n_parameters:
-            raise ValueError(f"theta must have shape ({self.n_parameters},), got {tuple(arr.shape)}")
+            raise ValueError(f"{what} must have shape ({self.n_parameters},), got {tuple(arr.shape)}")
         values = validation.read_checks(validation.feature_checks(arr))
         if not (math.isfinite(values["X min"]) and math.isfinite(values["X max"])):
-            raise ValueError("theta contains NaN or infinite values")
+            raise ValueError(f"{what} contains NaN or infinite values")
         return arr
 
     def __getstate__(self) -> dict:
@@ -327,6 +337,17 @@ class MLP:
     def prepare(self, X, y=None):
         """Validate ``X`` (and ``y``) and move them to the device once.
 
+        Nothing is preprocessed here: ``X`` is taken as the math takes it (no scaler,
+        see :meth:`preprocess`) and ``y`` as class indices or targets (string labels
+        go through :meth:`encode_labels` first).
+
+        Parameters
+        ----------
+        X : array, shape (m, n_inputs)
+            NumPy data, a list, or an array of the network's backend.
+        y : array, shape (m,) or (m, n_outputs), optional
+            Class indices 0..K-1 (classifiers), or targets; None: only ``X``.
+
         Returns
         -------
         X : array, shape (m, n_inputs), on the device, in the network's dtype
@@ -398,7 +419,7 @@ class MLP:
         encoder = LabelEncoder()
         if self.classes is None:
             if not fitting:
-                raise ValueError(f"y holds labels such as {y[0]!r} but this network has no classes to "
+                raise ValueError(f"y holds labels such as {plain(y[0])!r} but this network has no classes to "
                                  "encode them with (net.classes is None): fit it on such labels first")
             encoder.fit(y)
             count, k = encoder.classes_.shape[0], max(self.n_outputs, 2)
@@ -465,10 +486,16 @@ class MLP:
 
         Parameters
         ----------
-        X, y, theta, sample_weight
-            As :meth:`loss_and_grad`.
+        X : array or pandas.DataFrame, shape (m, n_inputs)
+            Raw inputs: ``net.scaler`` (when set) standardises them here.
+        y : array, shape (m,) or (m, n_outputs)
+            Class indices, labels of ``net.classes`` (strings), or targets.
         v : array, shape (n_parameters,)
             A direction in theta's layout (NumPy or the backend's arrays).
+        theta : array, shape (n_parameters,), optional
+            Evaluate at these parameters instead of ``self.theta``.
+        sample_weight : array, shape (m,), optional
+            Non-negative per-sample weights, weighting the loss as in :meth:`loss_and_grad`.
 
         Returns
         -------
@@ -476,21 +503,43 @@ class MLP:
             H v (:func:`bpnet_xp.curvature.hessian_vector_product`).
         """
         Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
-        t = self._theta if theta is None else self._to_device(theta, "theta")
+        # The same checked path as loss_and_grad: a wrong shape or a NaN is refused by name.
+        t = self._theta if theta is None else self._theta_argument(theta)
         from . import curvature
 
-        return curvature.hessian_vector_product(self.spec, t, Xd, Y, self._to_device(v, "v"), w)
+        return curvature.hessian_vector_product(self.spec, t, Xd, Y, self._theta_argument(v, "v"), w)
 
     def gauss_newton_vector_product(self, X, y, v, theta=None, sample_weight=None):
         """The Gauss-Newton matrix (Schraudolph 2002; positive semi-definite) times ``v``.
 
         As :meth:`hessian_vector_product`, with G = J_z^T H_L J_z (+ the penalty's Hessian) for H.
+        G is positive semi-definite where the Hessian may be indefinite, which is why the
+        truncated-Newton solver can use it (``fit(..., optimizer="newton",
+        curvature="gauss_newton")``).
+
+        Parameters
+        ----------
+        X : array or pandas.DataFrame, shape (m, n_inputs)
+            Raw inputs: ``net.scaler`` (when set) standardises them here.
+        y : array, shape (m,) or (m, n_outputs)
+            Class indices, labels of ``net.classes`` (strings), or targets.
+        v : array, shape (n_parameters,)
+            A direction in theta's layout (NumPy or the backend's arrays).
+        theta : array, shape (n_parameters,), optional
+            Evaluate at these parameters instead of ``self.theta``.
+        sample_weight : array, shape (m,), optional
+            Non-negative per-sample weights, weighting the loss as in :meth:`loss_and_grad`.
+
+        Returns
+        -------
+        backend array, shape (n_parameters,)
+            G v (:func:`bpnet_xp.curvature.gauss_newton_vector_product`).
         """
         Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
-        t = self._theta if theta is None else self._to_device(theta, "theta")
+        t = self._theta if theta is None else self._theta_argument(theta)
         from . import curvature
 
-        return curvature.gauss_newton_vector_product(self.spec, t, Xd, Y, self._to_device(v, "v"), w)
+        return curvature.gauss_newton_vector_product(self.spec, t, Xd, Y, self._theta_argument(v, "v"), w)
 
     def loss(self, X, y, theta=None, sample_weight=None) -> float:
         """Mean loss over the samples plus the L2 penalty, as a Python float.
@@ -522,7 +571,21 @@ class MLP:
 
     def forward(self, X):
         """Output activations for X (preprocessed by :meth:`preprocess`), as an array of the
-        backend, shape (m, n_outputs)."""
+        backend, shape (m, n_outputs).
+
+        Unlike :meth:`predict_proba`, the result stays on the backend's device whatever
+        ``X`` was (no transfer back to the host), and Dask input is not handled.
+
+        Parameters
+        ----------
+        X : array or pandas.DataFrame, shape (m, n_inputs)
+            Raw inputs: ``net.scaler`` (when set) standardises them here.
+
+        Returns
+        -------
+        backend array, shape (m, n_outputs)
+            The output layer's activations (class probabilities for classifiers).
+        """
         Xd, _ = self.prepare(self.preprocess(X))
         return forward(self.spec, self._theta, Xd)[1]
 
@@ -653,16 +716,50 @@ class MLP:
         return history
 
     def save(self, path, *, metadata: dict | None = None) -> None:
-        """Save to ``path`` (.npz arrays + JSON metadata), atomically; see :func:`bpnet_xp.io.save`."""
+        """Save to ``path`` (.npz arrays + JSON metadata), atomically; see :func:`bpnet_xp.io.save`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Written exactly as given (no ``.npz`` is appended); :func:`bpnet_xp.load`
+            reads it back on any backend.
+        metadata : dict, optional
+            Extra JSON-serialisable information, stored under the ``"user"`` key of the
+            file's metadata.
+        """
         from . import io
 
         io.save(self, path, metadata=metadata)
 
     def copy(self, backend=None, device=None, dtype=None) -> "MLP":
-        """A copy of this network, optionally on another backend/device or in another dtype."""
+        """A copy of this network, optionally on another backend/device or in another dtype.
+
+        The parameters are copied through the host (a new array, cast to the new
+        dtype); the other attributes (history, classes, scaler, ...) are shared with
+        this network, not copied.
+
+        Parameters
+        ----------
+        backend : str or Backend, optional
+            The backend of the copy (as in :class:`MLP`); None: this network's backend.
+        device : optional
+            The device of the copy, within ``backend``; with ``backend`` None, a device
+            of this network's backend (``net.copy(device="device1")``).  An unknown
+            device raises :class:`~bpnet_xp.backend.BackendUnavailableError` (a
+            ``ValueError``).
+        dtype : {"float32", "float64"}, optional
+            The dtype of the copy; None: this network's dtype.
+
+        Returns
+        -------
+        MLP
+            The new network.
+        """
         new = MLP.__new__(MLP)
         new.__dict__.update(self.__dict__)
         new.__dict__.pop("_compiled", None)
+        if backend is None and device is not None:
+            backend = self.backend.name  # a device alone moves the copy within this backend
         new.backend = self.backend if backend is None else _backend.get_backend(backend, device)
         new.dtype = dtype or self.dtype
         new._dtype = new.backend.dtype(new.dtype)

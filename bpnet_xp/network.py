@@ -31,6 +31,19 @@ class NetworkSpec(NamedTuple):
     """The static structure of a network: everything but the parameter values.
 
     Hashable, so it can be a static argument of a compiled function (JAX jit).
+
+    Attributes
+    ----------
+    layer_sizes : tuple of int
+        Units per layer, inputs first and outputs last: ``(n_inputs, ..., n_outputs)``.
+    activation : Activation
+        The activation of every hidden layer.
+    output : Activation
+        The activation of the output layer.
+    loss : Loss
+        The data loss, paired with ``output``.
+    l2 : float
+        Strength of the L2 penalty on the weights (biases are not penalised); 0 for none.
     """
 
     layer_sizes: tuple
@@ -41,10 +54,12 @@ class NetworkSpec(NamedTuple):
 
     @property
     def shapes(self) -> tuple[tuple[tuple[int, int], tuple[int]], ...]:
+        """``((n_in, n_out), (n_out,))``, the shapes of ``(W, b)``, for each layer in order."""
         return _layout(self.layer_sizes)[0]
 
     @property
     def n_parameters(self) -> int:
+        """The length of the flat parameter vector theta: all weights and biases."""
         return _layout(self.layer_sizes)[2]
 
     @property
@@ -74,6 +89,19 @@ def unpack(spec: NetworkSpec, theta) -> list:
 
     Slices and a C-order reshape of a contiguous vector: views, not copies, on the
     libraries that have views.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The structure that fixes the layout of ``theta``.
+    theta : array, shape (n_parameters,)
+        The flat parameters ``[W1 row-major, b1, W2, b2, ...]``.
+
+    Returns
+    -------
+    list of (array, array)
+        ``(W, b)`` per layer, first to last: ``W`` of shape (n_in, n_out), ``b`` of
+        shape (n_out,).
     """
     xp = array_namespace(theta)
     layers = []
@@ -137,7 +165,18 @@ def _forward(spec: NetworkSpec, layers: list, X, keep: bool):
 
 
 def column(weight):
-    """Per-sample weights (m,) or (m, 1) -> a column (m, 1) that broadcasts over outputs."""
+    """Per-sample weights (m,) or (m, 1) -> a column (m, 1) that broadcasts over outputs.
+
+    Parameters
+    ----------
+    weight : array, shape (m,) or (m, 1)
+        Per-sample weights.
+
+    Returns
+    -------
+    array, shape (m, 1)
+        The same values as a column (a reshape: a view where the library has views).
+    """
     xp = array_namespace(weight)
     return xp.reshape(weight, (-1, 1))
 
@@ -221,8 +260,22 @@ def penalty_and_grad(spec: NetworkSpec, theta, m):
 
     Biases are not penalised: shrinking them towards zero does not reduce the
     network's capacity, it only biases the fit.  Their entries of the gradient are 0.
-    ``m`` (int, float or 0-d array) is the number of samples, or the sum of the
-    sample weights with weights.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The structure; ``spec.l2`` is the penalty's strength.
+    theta : array, shape (n_parameters,)
+        The flat parameters.
+    m : int, float or 0-d array
+        The number of samples, or the sum of the sample weights with weights.
+
+    Returns
+    -------
+    penalty : 0-d array
+        ``(l2 / (2m)) * sum(W**2)`` over all layers' weights.
+    grad : array, shape (n_parameters,)
+        Its gradient, laid out like ``theta``: ``(l2/m) W`` at the weights, 0 at the biases.
     """
     xp = array_namespace(theta)
     scale = spec.l2 / m
@@ -236,8 +289,29 @@ def penalty_and_grad(spec: NetworkSpec, theta, m):
 def finish(spec: NetworkSpec, theta, loss_sum, grad_sum, m):
     """Turn summed data terms into the mean loss and add the L2 penalty.
 
-    ``m`` is the number of samples, or the sum of the sample weights (a number or
-    a 0-d array) when the sums are weighted.
+    The second half of a chunked evaluation: the sums of :func:`data_loss_and_grad`
+    over row blocks (Dask), added up, become the mean loss and gradient of the whole
+    data that :func:`loss_and_grad` computes in one pass (equal up to rounding).
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The structure; ``spec.l2`` is the penalty's strength.
+    theta : array, shape (n_parameters,)
+        The flat parameters (for the penalty).
+    loss_sum : 0-d array
+        The data loss summed over the samples (``scale=None`` in :func:`data_loss_and_grad`).
+    grad_sum : array, shape (n_parameters,)
+        Its gradient, summed the same way.
+    m : int, float or 0-d array
+        The number of samples, or the sum of the sample weights when the sums are weighted.
+
+    Returns
+    -------
+    loss : 0-d array
+        ``loss_sum / m`` plus the L2 penalty.
+    grad : array, shape (n_parameters,)
+        ``grad_sum / m`` plus the penalty's gradient.
     """
     if spec.l2 == 0:
         return loss_sum / m, grad_sum / m
@@ -286,7 +360,26 @@ def loss_and_grad(spec: NetworkSpec, theta, X, Y, weight=None):
 
 
 def loss_value(spec: NetworkSpec, theta, X, Y, weight=None):
-    """Mean loss plus L2 penalty, without the backward pass (weighted as :func:`loss_and_grad`)."""
+    """Mean loss plus L2 penalty, without the backward pass (weighted as :func:`loss_and_grad`).
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The structure of the network.
+    theta : array, shape (n_parameters,)
+        The flat parameters.
+    X : array, shape (m, n_inputs)
+        Inputs.
+    Y : array, shape (m, n_outputs)
+        Targets, already one-hot for classification.
+    weight : array, shape (m,), optional
+        Non-negative per-sample weights, not all zero (None: all 1).
+
+    Returns
+    -------
+    0-d array
+        J(theta), the same value as the loss of :func:`loss_and_grad`.
+    """
     m = _total_weight(X, weight)
     Z, A = forward(spec, theta, X)
     data = spec.loss.value(Z, A, Y) if weight is None else spec.loss.value(Z, A, Y, column(weight))

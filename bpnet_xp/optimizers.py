@@ -78,14 +78,32 @@ class Optimizer(NamedTuple):
 
 
 class SGDState(NamedTuple):
-    """State of :func:`sgd`: ``count`` updates done, ``velocity`` (shape (n,), None without momentum)."""
+    """State of :func:`sgd`: ``count`` updates done, ``velocity`` (shape (n,), None without momentum).
+
+    Attributes
+    ----------
+    count : int
+        The number of updates done (the step count the learning-rate schedule reads).
+    velocity : array, shape (n,), or None
+        The momentum buffer, shaped like theta; None when ``momentum == 0``.
+    """
 
     count: int
     velocity: Any
 
 
 class AdamState(NamedTuple):
-    """State of :func:`adam`: ``count`` updates done, moment averages ``mu`` and ``nu`` (shape (n,))."""
+    """State of :func:`adam`: ``count`` updates done, moment averages ``mu`` and ``nu`` (shape (n,)).
+
+    Attributes
+    ----------
+    count : int
+        The number of updates done (``t - 1`` in Kingma & Ba's notation).
+    mu : array, shape (n,)
+        The running average of the gradient (first moment, not bias-corrected).
+    nu : array, shape (n,)
+        The running average of the squared gradient (second moment, not bias-corrected).
+    """
 
     count: int
     mu: Any
@@ -93,7 +111,20 @@ class AdamState(NamedTuple):
 
 
 def apply_updates(theta, updates):
-    """``theta + updates``, a new array of shape (n,) (``theta`` is not modified)."""
+    """``theta + updates``, a new array of shape (n,) (``theta`` is not modified).
+
+    Parameters
+    ----------
+    theta : array, shape (n,)
+        The flat parameter vector.
+    updates : array, shape (n,)
+        The step returned by an optimizer's ``update``.
+
+    Returns
+    -------
+    array, shape (n,)
+        ``theta + updates``.
+    """
     return theta + updates
 
 
@@ -187,7 +218,28 @@ def _make(init: Callable, coefficients: Callable, kernel: Callable) -> Optimizer
 
 def update_with(kernel: Callable, grad, state, scalars):
     """``kernel`` with operations that allocate: :attr:`Optimizer.update` with the
-    coefficients given (a compiled step passes them as arguments)."""
+    coefficients given (a compiled step passes them as arguments).
+
+    Parameters
+    ----------
+    kernel : callable
+        An optimizer's :attr:`Optimizer.kernel`,
+        ``kernel(ops, grad, state, scalars) -> (updates, state)``.
+    grad : array, shape (n,)
+        The flat gradient, shaped like theta.
+    state : SGDState or AdamState
+        The optimizer state the kernel belongs to; it is not modified.
+    scalars : tuple of float
+        ``Optimizer.coefficients(state.count)``: the host scalars of this step
+        (``(-learning_rate,)`` for SGD; the bias-corrected ``(-alpha, epsilon)`` for Adam).
+
+    Returns
+    -------
+    updates : array, shape (n,)
+        The step to add to theta (:func:`apply_updates`).
+    state : SGDState or AdamState
+        The new state, ``count`` one more.
+    """
     return kernel(_NEW_ARRAYS, grad, state, scalars)
 
 
@@ -214,6 +266,12 @@ def fused_step(optimizer: Optimizer) -> Callable:
     """
     last = [None]  # the state returned last: its buffers are this step's own
     in_place = {}  # array type -> its operations (with the scratch vector they keep), False: none
+    # sgd/gd without momentum keeps no arrays in its state: its step is two calls (-lr g,
+    # then + theta, as the rule and the add below make them: the same bits) without the
+    # bookkeeping a stateful rule needs.  A tiny network's step is a few microseconds, so
+    # that bookkeeping would be a tenth of it.
+    kernel = optimizer.kernel
+    stateless = isinstance(kernel, _SGDKernel) and kernel.momentum == 0
 
     def step(grad, state, theta):
         # The library is looked up once per array type (a step of a small network is a
@@ -226,6 +284,10 @@ def fused_step(optimizer: Optimizer) -> Callable:
         if ops is False:
             updates, state = optimizer.update(grad, state, theta)
             return apply_updates(theta, updates), state
+        if stateless:
+            lib = ops.lib
+            new = lib.multiply(grad, optimizer.coefficients(state.count)[0], out=lib.empty_like(theta))
+            return lib.add(new, theta, out=new), SGDState(state.count + 1, None)
         ops.state_is_own, ops.fresh_arrays = state is last[0], []
         updates, state = optimizer.rule(ops, grad, state)
         # updates + theta (the same bits as theta + updates), into updates when it is
@@ -273,7 +335,8 @@ def _schedule_value(value: Any, count: int) -> float:
             pass
     if not (0.0 <= number < math.inf):
         raise ValueError(
-            f"the learning_rate schedule returned {value!r} at step count {count} (updates done); "
+            f"the learning_rate schedule returned {number if number == number else value!r} at step count "
+            f"{count} (updates done); "
             "a learning rate must be a finite number >= 0"
         )
     return number

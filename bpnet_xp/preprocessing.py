@@ -19,6 +19,7 @@ from array_api_compat import device as _device
 
 from . import backend as _backend
 from .backend import is_concrete
+from .text import plain
 
 __all__ = [
     "NotFittedError",
@@ -388,11 +389,11 @@ def one_hot(labels, n_classes: int | None = None, *, dtype=None):
         n_classes = max(n_classes, 1)
     else:
         if isinstance(n_classes, (bool, np.bool_)):
-            raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
+            raise ValueError(f"n_classes must be a positive integer, got {plain(n_classes)!r}")
         try:
             n_classes = operator.index(n_classes)
         except TypeError:
-            raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}") from None
+            raise ValueError(f"n_classes must be a positive integer, got {plain(n_classes)!r}") from None
         if n_classes < 1:
             raise ValueError(f"n_classes must be a positive integer, got {n_classes}")
     if m != 0:
@@ -407,7 +408,7 @@ def one_hot(labels, n_classes: int | None = None, *, dtype=None):
         dtype = defaults["real floating"]
     elif isinstance(dtype, str):
         if dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {plain(dtype)!r}")
         dtype = getattr(xp, dtype)
     index = xp.astype(labels, defaults["integral"])
     classes = xp.arange(n_classes, dtype=defaults["integral"], device=dev)
@@ -564,17 +565,18 @@ class LabelEncoder:
 # Splitting.
 
 
-def _check_fraction(test_fraction) -> float:
+def _check_fraction(test_fraction, name: str = "test_fraction") -> float:
+    # ``name``: the argument the user gave (test_fraction, or scikit-learn's test_size).
     if isinstance(test_fraction, (bool, np.bool_)):
-        raise ValueError(f"test_fraction must be a number strictly between 0 and 1, got {test_fraction!r}")
+        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {plain(test_fraction)!r}")
     try:
         f = float(test_fraction)
     except (TypeError, ValueError):
         raise ValueError(
-            f"test_fraction must be a number strictly between 0 and 1, got {test_fraction!r}"
+            f"{name} must be a number strictly between 0 and 1, got {plain(test_fraction)!r}"
         ) from None
     if not (0.0 < f < 1.0):  # also rejects NaN
-        raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction!r}")
+        raise ValueError(f"{name} must be strictly between 0 and 1, got {plain(test_fraction)!r}")
     return f
 
 
@@ -597,17 +599,18 @@ def _test_count(test_fraction, test_size, m: int) -> int:
             n_test = operator.index(test_size)  # an int: a count of samples, as in scikit-learn
         except TypeError:
             raise ValueError(f"test_size must be a fraction in (0, 1) or a number of samples, "
-                             f"got {test_size!r}") from None
+                             f"got {plain(test_size)!r}") from None
         if not 1 <= n_test < m:
             raise ValueError(f"test_size={n_test} of {m} samples leaves {m - n_test} training samples; "
                              f"it must be between 1 and {m - 1}")
         return n_test
-    f = _check_fraction(test_fraction if test_size is None else test_size)
+    name = "test_fraction" if test_size is None else "test_size"
+    f = _check_fraction(test_fraction if test_size is None else test_size, name)
     # round() first so that e.g. 0.1 * 30 = 3.0000000000000004 gives 3, not 4.
     n_test = int(math.ceil(round(f * m, 9)))
     if n_test < 1 or m - n_test < 1:
         raise ValueError(
-            f"test_fraction={f:g} of {m} samples leaves {n_test} test and {m - n_test} training "
+            f"{name}={f:g} of {m} samples leaves {n_test} test and {m - n_test} training "
             "samples; both parts need at least one"
         )
     return n_test
@@ -625,7 +628,7 @@ def _stratified_indices(y: np.ndarray, n_test: int, m: int, rng) -> tuple[np.nda
     if np.any(counts < 2):
         rare = classes[np.argmin(counts)]
         raise ValueError(
-            f"stratify=True: class {rare!r} has only {int(counts.min())} sample; "
+            f"stratify=True: class {plain(rare)!r} has only {int(counts.min())} sample; "
             "every class needs at least 2 to appear in both parts"
         )
     exact = n_test * counts / m
@@ -695,7 +698,7 @@ def train_test_split(X, y, test_fraction: float = _DEFAULT_FRACTION, seed=None, 
         raise ValueError(f"X has {m} samples but y has {y.shape[0]}; they must have one row per sample")
     n_test = _test_count(test_fraction, test_size, m)
     if not isinstance(stratify, (bool, np.bool_)):
-        raise ValueError(f"stratify must be True or False (it stratifies by y), got {stratify!r}")
+        raise ValueError(f"stratify must be True or False (it stratifies by y), got {plain(stratify)!r}")
     rng = np.random.default_rng(seed)
     if not stratify:
         order = rng.permutation(m)

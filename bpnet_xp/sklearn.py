@@ -33,7 +33,9 @@ batches, order, schedule and penalty as the dense path, so a fixed seed gives th
 numbers), or in blocks of at most ``2**22`` values whose loss and gradient are summed
 (the full-batch "lbfgs", "cg", "rprop" and full-batch "gd", predictions, the
 early-stopping hold-out).  "newton", "scg", "lm" and "br" need curvature products of
-the whole data and refuse sparse X with a ValueError naming the optimizer.
+the whole data and refuse sparse X with a ValueError naming the optimizer.  Training
+is the one driver, :func:`bpnet_xp.training.train`, given a source built over the sparse
+rows: its verbose lines, progress bar, callbacks, stopping and divergence rules apply.
 
 Sample weights
 --------------
@@ -50,7 +52,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import time
 import warnings
 
 import numpy as np
@@ -87,12 +88,10 @@ from .config import OPTIMIZER_NAMES, SCHEDULES, STOCHASTIC, fit_options, is_full
 from .history import History
 from .metrics import output_score
 from .model import MLP
-from .network import data_loss_and_grad, forward, penalty_and_grad
-from .optimizers import fused_step, get_optimizer
-from .schedules import get_schedule, plateau, scaled
-from .solvers import minimize, rprop
-from .sources import batch_loss_and_grad, batch_rows, random_generator
-from .training import DIVERGENCE_FACTOR, DIVERGENCE_PATIENCE, train
+from .network import data_loss_and_grad, forward, loss_value, penalty_and_grad
+from .sources import batch_loss_and_grad, batch_rows
+from .training import train
+from .validation import check_cast, plain
 
 __all__ = ["BPClassifier", "BPRegressor"]
 
@@ -217,6 +216,15 @@ class _SparseRows:
         loss, grad, _ = self.loss_and_grad(theta, slice(0, self.m))
         return loss, grad
 
+    def finite_loss(self, theta, index) -> bool:
+        """Whether the unweighted loss of the rows ``index`` is finite, block by block."""
+        spec = self.net.spec
+        for part in self.pieces(index):
+            Xb, Yb, _ = self.block(part)
+            if not math.isfinite(float(loss_value(spec, theta, Xb, Yb))):
+                return False
+        return True
+
     def outputs(self, theta):
         """``(Z, A, Y)``: output pre-activations, activations and targets of every row, shape (m, K)."""
         xp, spec = self.net.backend.xp, self.net.spec
@@ -246,124 +254,63 @@ def _all_finite(theta) -> bool:
     return bool(xp.all(xp.isfinite(theta)))
 
 
-def _sparse_epoch(rows: _SparseRows, step, theta, state, order, size: int):
-    """One epoch of mini-batch updates over ``rows``: the driver's batches, densified one at a time.
+class _SparseBatches:
+    """A batch source of :func:`bpnet_xp.training.train` over sparse rows, densified one batch at a time.
 
-    ``order`` (host permutation, or None: in order) and ``size`` are those of
-    :class:`bpnet_xp.sources.MemorySource`, so a fixed seed gives the same batches as dense X.
-    Returns ``(theta, state, loss)``, the loss the batches' weighted mean (one read).
-    """
-    total = None
-    for lo in range(0, rows.m, size):
-        index = slice(lo, min(lo + size, rows.m)) if order is None else order[lo:lo + size]
-        loss, grad, weight = rows.loss_and_grad(theta, index)
-        theta, state = step(grad, state, theta)
-        term = loss * weight
-        total = term if total is None else total + term
-    return theta, state, float(total / rows.total)
-
-
-def _record(history: History, start: float, epoch: int, loss: float, validate, theta, verbose: int,
-            unit: str) -> None:
-    """One epoch's (iteration's) entry of ``history`` (``start``: its perf_counter), and its verbose line."""
-    history.loss.append(loss)
-    history.n_iter = epoch
-    history.time.append(time.perf_counter() - start)
-    if validate is not None:
-        value, score = validate(theta)
-        history.val_loss.append(value)
-        history.val_score.append(score)
-    if verbose and epoch % verbose == 0:
-        line = f"{unit} {epoch}  loss {loss:.6f}"
-        if history.val_loss:
-            line += f"  val_loss {history.val_loss[-1]:.6f}  val_score {history.val_score[-1]:.4f}"
-        print(line, flush=True)
-
-
-class _SparseGuard:
-    """The driver's divergence rule for the sparse loop (:data:`bpnet_xp.training.DIVERGENCE_FACTOR`).
-
-    Diverged: a non-finite epoch loss or parameters, or a loss above both
-    ``DIVERGENCE_FACTOR`` times the lowest and the first for ``DIVERGENCE_PATIENCE``
-    epochs in a row.  The parameters kept are those at the start of the epoch with the
-    lowest loss (where its evaluation started), as :func:`bpnet_xp.training.fit` keeps.
+    The batches of :class:`bpnet_xp.sources.MemorySource` on the dense X: the same size,
+    the same row order (one host permutation per epoch from the driver's generator; none
+    for the full batch) and the same weights, so a fixed seed gives the same numbers.
+    A batch is the host index of its rows (a slice or an int array), densified when it is
+    evaluated (in blocks of :data:`_BLOCK_ELEMENTS` when larger).
 
     Parameters
     ----------
-    start : tuple
-        ``(theta, optimizer state)`` before the first epoch: kept when nothing was recorded.
+    rows : _SparseRows
+        The training rows, targets and weights.
+    batch_size : int
+        Rows per batch, in [1, m] (:func:`bpnet_xp.sources.batch_rows`).
+    shuffle : bool
+        A new row order every epoch.
     """
 
-    def __init__(self, start):
-        self.first, self.lowest, self.lowest_at, self.point, self.above = None, math.inf, None, start, 0
+    def __init__(self, rows: _SparseRows, batch_size: int, shuffle: bool):
+        self.rows, self.batch_size = rows, batch_size
+        self.shuffle = bool(shuffle) and batch_size < rows.m  # the full batch has one order only
+        self.n_batches = -(-rows.m // batch_size)
+        self.epoch_weight = rows.total
+        self._last = slice(0, min(batch_size, rows.m))
 
-    def diverged(self, history: History, epoch: int, loss: float, theta, start) -> bool:
-        """Record epoch ``epoch`` (its loss evaluated from ``start`` on); True, reason set and warned, to stop."""
-        if not (math.isfinite(loss) and _all_finite(theta)):
-            what = f"non-finite loss at epoch {epoch}"
-        else:
-            self.first = loss if self.first is None else self.first
-            if loss < self.lowest:
-                self.lowest, self.lowest_at, self.point = loss, epoch, start
-            self.above = self.above + 1 if loss > max(DIVERGENCE_FACTOR * self.lowest, self.first) else 0
-            if self.above < DIVERGENCE_PATIENCE:
-                return False
-            what = (f"the loss stayed above {DIVERGENCE_FACTOR:g} x its lowest value and above its first value "
-                    f"for {DIVERGENCE_PATIENCE} epochs in a row (now {loss:.6g})")
-        kept = ("its initial parameters" if self.lowest_at is None else
-                f"the parameters at the start of epoch {self.lowest_at}, where the loss was lowest ({self.lowest:.6g})")
-        history.stop_reason = (f"diverged: {what}; training stopped and the network keeps {kept} (lower the "
-                               "learning rate, or standardise the inputs)")
-        warnings.warn(history.stop_reason, RuntimeWarning, stacklevel=6)
-        return True
+    def batches(self, rng: np.random.Generator):
+        """The epoch's batches: host row indices, in MemorySource's order."""
+        m, size = self.rows.m, self.batch_size
+        order = rng.permutation(m) if self.shuffle else None
+        for lo in range(0, m, size):
+            index = slice(lo, min(lo + size, m)) if order is None else order[lo:lo + size]
+            self._last = index
+            yield index
 
+    def compiled_epoch(self, optimizer):
+        """None: host slicing and densifying per batch runs the driver's generic loop."""
+        return None
 
-def _sparse_descend(net, rows: _SparseRows, options, rng, state, validate=None, callbacks=()):
-    """The stochastic optimizers on sparse ``rows``: ``(History, optimizer state)``.
+    def evaluate(self, theta, batch):
+        """``(loss, grad, weight)`` of the rows ``batch``."""
+        return self.rows.loss_and_grad(theta, batch)
 
-    The driver's rules (:func:`bpnet_xp.training.fit`): its batch size, row order,
-    schedule (``"plateau"`` included), per-batch loss and penalty, callbacks, and its
-    divergence rule (:class:`_SparseGuard`): stop as "diverged" with a RuntimeWarning,
-    keeping the parameters where the loss was lowest.
-    """
-    history, started = History(optimizer=options.optimizer), time.perf_counter()
-    size = batch_rows(options.batch_size, options.optimizer, rows.m)
-    schedule = get_schedule(options.schedule, options.learning_rate, -(-rows.m // size))
-    reduce = None
-    if options.schedule == "plateau":
-        reduce = plateau(learning_rate=1.0 if callable(options.learning_rate) else options.learning_rate)
-    reduction = None if reduce is None else reduce.init()
-    theta = net.theta
-    shuffle = bool(options.shuffle) and size < rows.m
-    guard = _SparseGuard((theta, state))
-    for epoch in range(1, options.epochs + 1):
-        rate = schedule if reduction is None else scaled(schedule, reduction.scale)
-        optimizer = get_optimizer(options.optimizer, learning_rate=rate, **options.hyperparameters())
-        state = optimizer.init(theta) if state is None else state
-        start = (theta, state)
-        order = rng.permutation(rows.m) if shuffle else None
-        theta, state, loss = _sparse_epoch(rows, fused_step(optimizer), theta, state, order, size)
-        history.n_evaluations += -(-rows.m // size)
-        finite = math.isfinite(loss) and _all_finite(theta)
-        if finite:  # recorded before the rule, as by the driver: a run-away loss is in the history
-            _record(history, started, epoch, loss, validate, theta, options.verbose, "epoch")
-        if guard.diverged(history, epoch, loss, theta, start):
-            theta, state = guard.point
-            break
-        net.theta = theta
-        if any([callback(epoch, net, history) is True for callback in callbacks]):
-            history.stop_reason = "stopped by callback"
-            break
-        if reduce is not None:
-            reduction = reduce.update(reduction, history.val_loss[-1] if history.val_loss else loss)
-    else:
-        history.stop_reason = "maximum epochs reached"
-    net.theta = theta
-    return history, state
+    def finite_at(self, theta) -> bool:
+        """As MemorySource: finite parameters with a finite (unweighted) loss on the last batch."""
+        return _all_finite(theta) and self.rows.finite_loss(theta, self._last)
+
+    def fallback(self, start_theta, safe):
+        """After a non-finite epoch: its start if J (all rows, weighted) is finite there, else ``safe``."""
+        if _all_finite(start_theta) and math.isfinite(float(self.rows.objective(start_theta)[0])):
+            return start_theta
+        return safe
 
 
-def _sparse_solve(net, rows: _SparseRows, options, validate=None) -> History:
-    """A full-batch solver ("lbfgs", "cg", "rprop") on the block-by-block objective of ``rows``."""
+def _sparse_source(rows: _SparseRows, options):
+    """What :func:`bpnet_xp.training.train` trains on for sparse rows: a batch source for the
+    stochastic optimizers, the block-by-block objective for the full-batch ones."""
     name = options.optimizer
     if name in _SPARSE_REFUSED:
         raise ValueError(
@@ -372,36 +319,9 @@ def _sparse_solve(net, rows: _SparseRows, options, validate=None) -> History:
             "(full batch, evaluated a block of rows at a time), or 'adam'/'sgd' (one dense mini-batch "
             "at a time), or pass X dense"
         )
-    history, started = History(optimizer=name), time.perf_counter()
-
-    def callback(iteration, theta, loss):
-        _record(history, started, len(history.loss) + 1, float(loss), validate, theta, options.verbose, "iteration")
-
-    common = dict(max_iter=options.max_iter, gtol=options.gtol, callback=callback)
-    if name == "rprop":
-        result = rprop(rows.objective, net.theta, goal=options.goal, **common)
-    else:
-        result = minimize(rows.objective, net.theta, method=name, ftol=options.ftol, memory=options.memory,
-                          **common)
-    history.loss = [float(v) for v in result.losses]
-    history.n_iter, history.n_evaluations = int(result.n_iter), int(result.n_evaluations)
-    history.stop_reason = result.stop_reason
-    if result.stop_reason.startswith("non-finite"):
-        history.stop_reason = f"diverged: {result.stop_reason}"
-        warnings.warn(history.stop_reason, RuntimeWarning, stacklevel=5)
-    net.theta = result.theta
-    return history
-
-
-def _sparse_train(net, rows: _SparseRows, options, rng, state=None, validate=None, callbacks=()):
-    """:func:`bpnet_xp.training.train` for sparse X: ``(History, optimizer state or None)``."""
-    if is_full_batch(options.optimizer):
-        history = _sparse_solve(net, rows, options, validate)
-        state = None
-    else:
-        history, state = _sparse_descend(net, rows, options, rng, state, validate, callbacks)
-    net.history = history
-    return history, state
+    if is_full_batch(name):
+        return rows.objective
+    return _SparseBatches(rows, batch_rows(options.batch_size, name, rows.m), options.shuffle)
 
 
 # ---------------------------------------------------------------------------------------
@@ -532,7 +452,8 @@ class _BaseBP(BaseEstimator):
         sizes = tuple(sizes)
         for n in sizes:
             if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-                raise ValueError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
+                raise ValueError("hidden_layer_sizes must be positive integers, "
+                                 f"got {plain(self.hidden_layer_sizes)!r}")
         return tuple(int(n) for n in sizes)
 
     def _seed(self) -> int:
@@ -616,14 +537,18 @@ class _BaseBP(BaseEstimator):
             X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32), accept_sparse=_SPARSE_FORMATS)
             if scipy_sparse.issparse(X):
                 return X, True  # densified a block at a time by _outputs
+            if X.dtype != net.dtype:  # float64 data for a float32 network: refuse what overflows
+                check_cast(X, getattr(np, net.dtype), "X")
             return net.backend.asarray(X, net.dtype), True
         if not net.backend.is_native(X) or not net.backend.same_device(X):
             raise _namespace_error(
                 self, method, f"It was fitted on {net.backend} but X is a {native.name} array on {native.device}."
             )
         X = self._check_native_X(X, native, reset=False)
-        if X.dtype != net._dtype:
-            X = native.xp.astype(X, net._dtype)
+        dtype = net.backend.dtype(net.dtype)  # the network's dtype object on its backend
+        if X.dtype != dtype:
+            check_cast(X, dtype, "X")  # a value a float32 network cannot hold is named, not made inf
+            X = native.xp.astype(X, dtype)
         return X, False
 
     def _outputs(self, X, method: str):
@@ -845,16 +770,15 @@ class _BaseBP(BaseEstimator):
             )
 
     def _sparse_fit(self, net, X, y, validation, options: dict) -> History:
-        """:meth:`MLP.fit` for a scipy.sparse X: the same options, one dense block of rows at a time."""
-        callbacks = options.pop("callbacks")
+        """:meth:`MLP.fit` for a scipy.sparse X: the one driver (:func:`bpnet_xp.training.train`)
+        on a source that densifies a block of rows at a time."""
+        rows = _SparseRows(net, X, y, options.pop("sample_weight"))  # the weights are the source's
         checked = fit_options(self.optimizer, **options)
-        rows = _SparseRows(net, X, y, checked.sample_weight)
         validate = None
         if validation is not None:
             held_out = _SparseRows(net, validation[0], validation[1], validation[2] if len(validation) == 3 else None)
             validate = lambda theta: held_out.loss_and_score(theta, rows.total)  # noqa: E731
-        rng = random_generator(checked.seed, net.seed)
-        return _sparse_train(net, rows, checked, rng, None, validate, callbacks)[0]
+        return train(net, None, None, checked, source=_sparse_source(rows, checked), validate=validate).history
 
     def _partial_epoch(self, net, X, y, sample_weight=None) -> None:
         """One epoch of the training driver over (X, y), continuing the optimizer's state.
@@ -866,18 +790,15 @@ class _BaseBP(BaseEstimator):
         """
         if self.schedule == "plateau":
             raise ValueError("schedule='plateau' needs the loss of whole epochs; partial_fit cannot use it")
+        sparse_X = scipy_sparse.issparse(X)  # its weights go to the source, not the options
         options = fit_options(
             self.optimizer, epochs=1, batch_size=self.batch_size, learning_rate=self.learning_rate,
             momentum=self.momentum, schedule=self.schedule, shuffle=self.shuffle,
-            seed=self._partial_rng, sample_weight=sample_weight,
+            seed=self._partial_rng, sample_weight=None if sparse_X else sample_weight,
         )
-        if scipy_sparse.issparse(X):
-            history, self._optimizer_state = _sparse_train(net, _SparseRows(net, X, y, sample_weight), options,
-                                                           random_generator(options.seed, net.seed),
-                                                           self._optimizer_state)
-        else:
-            result = train(net, X, y, options, optimizer_state=self._optimizer_state)
-            history, self._optimizer_state = result.history, result.optimizer_state
+        source = _sparse_source(_SparseRows(net, X, y, sample_weight), options) if sparse_X else None
+        result = train(net, X, y, options, optimizer_state=self._optimizer_state, source=source)
+        history, self._optimizer_state = result.history, result.optimizer_state
         if history.stop_reason.startswith("diverged"):
             self.stop_reason_ = history.stop_reason
             return
@@ -1026,7 +947,7 @@ class BPClassifier(ClassifierMixin, _BaseBP):
                 if len(self.classes_) < 2:
                     raise ValueError(
                         f"{type(self).__name__} needs samples of at least 2 classes in the data, but the data "
-                        f"contain only one class: {self.classes_[0]!r}"
+                        f"contain only one class: {plain(self.classes_[0])!r}"
                     )
                 self._mode = None  # set below from the loss
         elif multilabel != (self._mode == "multilabel"):

@@ -69,6 +69,20 @@ def random_generator(seed, network_seed) -> np.random.Generator:
     ``seed=None`` derives a stream from the network's seed (a child of it, not the
     stream the initial weights were drawn from): the same network seed gives the same
     batch order on every backend.  A Generator is used as it is (and advanced).
+
+    Parameters
+    ----------
+    seed : None, int or numpy.random.Generator
+        The fit's own seed; None derives the stream from ``network_seed``.
+    network_seed : None, int or numpy.random.Generator
+        The network's seed (used only when ``seed`` is None); None as well gives an
+        unseeded generator, a Generator is used as it is.
+
+    Returns
+    -------
+    numpy.random.Generator
+        ``seed`` or ``network_seed`` itself when it is a Generator (shared, advanced by
+        the caller's draws), else a new generator.
     """
     if seed is None:
         if network_seed is None:
@@ -149,7 +163,10 @@ def whole_step(spec, m_total, kernel, theta, state, X, Y, index, scalars):
     theta : array, shape (n_parameters,)
     state : NamedTuple
         The optimizer's state (its count is not used by the kernels' arithmetic).
-    X, Y : arrays, shapes (m, n_inputs), (m, n_outputs)
+    X : array, shape (m, n_inputs)
+        The training inputs, on the device.
+    Y : array, shape (m, n_outputs)
+        The training targets, on the device.
     index : array of ints, shape (b,), or None
         The batch's rows (None: all of X and Y, in order).
     scalars : tuple of floats
@@ -178,8 +195,14 @@ def scanned_steps(spec, m_total, kernel, theta, state, X, Y, indices, scalars):
 
     Parameters
     ----------
-    spec, m_total, kernel, theta, state, X, Y
+    spec, m_total, kernel, state
         As in :func:`whole_step`.
+    theta : array, shape (n_parameters,)
+        The parameters before the first step.
+    X : array, shape (m, n_inputs)
+        The training inputs, on the device.
+    Y : array, shape (m, n_outputs)
+        The training targets, on the device.
     indices : array of ints, shape (n_steps, b)
         The rows of each batch, in order.
     scalars : array, shape (n_steps, k)
@@ -232,7 +255,7 @@ class MemorySource:
 
     #: Whether :meth:`compiled_epoch` runs the equal batches as one scan (True) or as one
     #: compiled step per batch (False; the same arithmetic); None: as the backend says
-    #: (:attr:`~bpnet_xp.backend.Backend.scan_pays`).
+    #: (:meth:`~bpnet_xp.backend.Backend.scan_pays`).
     scan_epoch = None
 
     def __init__(self, spec, backend, X, Y, W, batch_size: int, shuffle: bool, total_weight=None):
@@ -263,7 +286,20 @@ class MemorySource:
         return self._grad_buffer[0]
 
     def batches(self, rng: np.random.Generator):
-        """The epoch's batches ``(Xb, Yb, Wb)`` (``Wb`` None without weights)."""
+        """The epoch's batches ``(Xb, Yb, Wb)`` (``Wb`` None without weights).
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Draws the epoch's row permutation (one draw per epoch, only when shuffling).
+
+        Yields
+        ------
+        Xb : array, shape (b, n_inputs)
+        Yb : array, shape (b, n_outputs)
+        Wb : array, shape (b,), or None
+            ``b`` is ``batch_size``, smaller for the last batch.
+        """
         xp, X, Y, W, m = self.backend.xp, self.X, self.Y, self.W, self.m
         if self.shuffle:
             order = self.backend.asarray(rng.permutation(m))  # the one host->device copy of the epoch
@@ -291,6 +327,22 @@ class MemorySource:
         (the smaller last one, the full batch, all of them without the scan) is one
         compiled :func:`whole_step`.  The same batches in the same order, the same loss
         per epoch.
+
+        Parameters
+        ----------
+        optimizer : Optimizer
+            The stochastic optimizer of the fit (its ``kernel`` and ``coefficients``);
+            one without a ``kernel`` gets None.
+
+        Returns
+        -------
+        callable or None
+            ``run(theta, state, rng, history)``: ``theta`` of shape (n_parameters,), the
+            optimizer's ``state``, the host generator of the batch order, and the
+            :class:`~bpnet_xp.history.History` whose ``n_evaluations`` it advances; it
+            returns the new theta and state and the epoch's loss (a Python float, the
+            batches' losses weighted by their rows over ``epoch_weight``).  None where
+            nothing is compiled or the data have sample weights.
         """
         if not self.backend.compiles or self.W is not None or getattr(optimizer, "kernel", None) is None:
             return None
@@ -300,7 +352,7 @@ class MemorySource:
         (step, steps), kernel, coefficients = self._whole_step, optimizer.kernel, optimizer.coefficients
         spec, X, Y, m, size, asarray = self.spec, self.X, self.Y, self.m, self.batch_size, self.backend.asarray
         n_full = m // size if size < m else 0  # batches of `size` rows in the scan
-        scanning = self.backend.scan_pays if self.scan_epoch is None else self.scan_epoch
+        scanning = self.backend.scan_pays(spec.n_parameters) if self.scan_epoch is None else self.scan_epoch
 
         def run(theta, state, rng, history):
             order = rng.permutation(m) if self.shuffle else np.arange(m)
@@ -331,7 +383,24 @@ class MemorySource:
         return run
 
     def evaluate(self, theta, batch):
-        """``(loss, grad, weight)`` of a batch; ``weight`` (rows or total weight) weighs its loss."""
+        """``(loss, grad, weight)`` of a batch; ``weight`` (rows or total weight) weighs its loss.
+
+        Parameters
+        ----------
+        theta : array, shape (n_parameters,)
+        batch : tuple
+            ``(Xb, Yb, Wb)`` as yielded by :meth:`batches`.
+
+        Returns
+        -------
+        loss : 0-d array
+            The batch's J (:func:`batch_loss_and_grad`).
+        grad : array, shape (n_parameters,)
+            Its gradient; on libraries that write in place, one buffer reused by every
+            batch (read it before the next call).
+        weight : int or 0-d array
+            The batch's rows, or the sum of ``Wb``.
+        """
         Xb, Yb, Wb = batch
         if self._plan is None:
             self._plan = (batch_plan(self.spec, theta, self.epoch_weight if self.W is not None else self.m),)
@@ -351,12 +420,35 @@ class MemorySource:
 
         The last batch, not the whole set: a full forward pass would cost a third of an
         epoch.  Unweighted: a last batch whose weights are all 0 would divide by 0.
+
+        Parameters
+        ----------
+        theta : array, shape (n_parameters,)
+
+        Returns
+        -------
+        bool
+            True when every entry of ``theta`` and the loss on the last batch are finite.
         """
         Xb, Yb = self._last
         return _all_finite(theta) and math.isfinite(float(loss_value(self.spec, theta, Xb, Yb)))
 
     def fallback(self, start_theta, safe):
-        """After an epoch with a non-finite loss: its start if J is finite there, else ``safe``."""
+        """After an epoch with a non-finite loss: its start if J is finite there, else ``safe``.
+
+        Parameters
+        ----------
+        start_theta : array, shape (n_parameters,)
+            The parameters at the start of the epoch.
+        safe : array, shape (n_parameters,)
+            The parameters to use otherwise (the best finite ones so far).
+
+        Returns
+        -------
+        array, shape (n_parameters,)
+            ``start_theta`` when it and the weighted J over all the data are finite,
+            else ``safe``.
+        """
         if _all_finite(start_theta) and math.isfinite(
                 float(loss_value(self.spec, start_theta, self.X, self.Y, self.W))):
             return start_theta
@@ -394,7 +486,20 @@ class ChunkStream:
         self._feed = ChunkFeed(objective.X, objective.y)
 
     def batches(self, rng: np.random.Generator):
-        """The epoch's batches ``(Xb, Yb, None)``, chunk by chunk."""
+        """The epoch's batches ``(Xb, Yb, None)``, chunk by chunk.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Draws the chunk order and each chunk's row permutation (only when shuffling).
+
+        Yields
+        ------
+        Xb : array, shape (b, n_inputs)
+        Yb : array, shape (b, n_outputs)
+        None
+            No sample weights.
+        """
         xp, size = self.backend.xp, self.batch_size
         order = rng.permutation(len(self.sizes)) if self.shuffle else np.arange(len(self.sizes))
         order = [int(c) for c in order if self.sizes[c] > 0]
@@ -415,20 +520,68 @@ class ChunkStream:
             Xd = Yd = None  # one block on the client at a time
 
     def compiled_epoch(self, optimizer):
-        """None: a streamed epoch runs the generic loop."""
+        """None: a streamed epoch runs the generic loop.
+
+        Parameters
+        ----------
+        optimizer : Optimizer
+            Not used.
+
+        Returns
+        -------
+        None
+        """
         return None
 
     def evaluate(self, theta, batch):
-        """``(loss, grad, rows)`` of a batch."""
+        """``(loss, grad, rows)`` of a batch.
+
+        Parameters
+        ----------
+        theta : array, shape (n_parameters,)
+        batch : tuple
+            ``(Xb, Yb, None)`` as yielded by :meth:`batches`.
+
+        Returns
+        -------
+        loss : 0-d array
+            The batch's J, its penalty over all ``n_samples`` rows.
+        grad : array, shape (n_parameters,)
+        rows : int
+            The batch's rows.
+        """
         Xb, Yb, _ = batch
         loss, grad = batch_loss_and_grad(self.spec, theta, Xb, Yb, self.epoch_weight)
         return loss, grad, Xb.shape[0]
 
     def finite_at(self, theta) -> bool:
-        """Finite parameters with a finite J over all the chunks (one map-reduce pass)."""
+        """Finite parameters with a finite J over all the chunks (one map-reduce pass).
+
+        Parameters
+        ----------
+        theta : array, shape (n_parameters,)
+
+        Returns
+        -------
+        bool
+        """
         return _all_finite(theta) and math.isfinite(float(self.objective(theta)[0]))
 
     def fallback(self, start_theta, safe):
+        """After an epoch with a non-finite loss: its start if J is finite there, else ``safe``.
+
+        Parameters
+        ----------
+        start_theta : array, shape (n_parameters,)
+            The parameters at the start of the epoch.
+        safe : array, shape (n_parameters,)
+            The parameters to use otherwise (the best finite ones so far).
+
+        Returns
+        -------
+        array, shape (n_parameters,)
+            ``start_theta`` when :meth:`finite_at` holds there, else ``safe``.
+        """
         return start_theta if self.finite_at(start_theta) else safe
 
 
@@ -448,19 +601,81 @@ class FullBatchObjective:
         self.objective = objective
 
     def batches(self, rng: np.random.Generator):
+        """One placeholder batch per epoch: the objective holds the data.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Not used (the full batch has one order).
+
+        Yields
+        ------
+        None
+            Once.
+        """
         yield None
 
     def compiled_epoch(self, optimizer):
-        """None: the map-reduce objective runs the generic loop."""
+        """None: the map-reduce objective runs the generic loop.
+
+        Parameters
+        ----------
+        optimizer : Optimizer
+            Not used.
+
+        Returns
+        -------
+        None
+        """
         return None
 
     def evaluate(self, theta, batch):
+        """``(J, grad, 1)``: the objective over all the data.
+
+        Parameters
+        ----------
+        theta : array, shape (n_parameters,)
+        batch : None
+            The placeholder of :meth:`batches`.
+
+        Returns
+        -------
+        loss : 0-d array
+            J at ``theta``.
+        grad : array, shape (n_parameters,)
+        weight : int
+            1: the epoch's loss is J itself.
+        """
         loss, grad = self.objective(theta)
         return loss, grad, 1
 
     def finite_at(self, theta) -> bool:
+        """Finite parameters with a finite J (one more evaluation of the objective).
+
+        Parameters
+        ----------
+        theta : array, shape (n_parameters,)
+
+        Returns
+        -------
+        bool
+        """
         return _all_finite(theta) and math.isfinite(float(self.objective(theta)[0]))
 
     def fallback(self, start_theta, safe):
+        """After an epoch with a non-finite loss: always ``safe``.
+
+        Parameters
+        ----------
+        start_theta : array, shape (n_parameters,)
+            The parameters at the start of the epoch (J was not finite there).
+        safe : array, shape (n_parameters,)
+            The best finite parameters so far.
+
+        Returns
+        -------
+        array, shape (n_parameters,)
+            ``safe``.
+        """
         # The epoch's loss is J at its start: a non-finite one means J(start) is not finite.
         return safe

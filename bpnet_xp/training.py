@@ -15,7 +15,9 @@ early stopping, callbacks, the guard against a non-finite loss):
 Inside an epoch nothing crosses back to the host: the epoch's loss is accumulated on
 the device and read once at its end (plus once each for the validation loss and
 score).  :func:`train` is the same driver with checked options and the optimizer state
-in and out (scikit-learn's ``partial_fit`` runs one epoch of it per call).
+in and out (scikit-learn's ``partial_fit`` runs one epoch of it per call); it also takes a
+batch source or full-batch objective built by the caller (``source=``, e.g. scikit-learn's
+sparse X densified a block of rows at a time), so there is one mini-batch loop only.
 """
 
 from __future__ import annotations
@@ -178,28 +180,53 @@ def fit(net, X, y, optimizer: str = "adam", **options) -> History:
     return train(net, X, y, fit_options(optimizer, **options)).history
 
 
-def train(net, X, y, options: FitOptions, *, optimizer_state=None) -> TrainingResult:
+def train(net, X, y, options: FitOptions, *, optimizer_state=None, source=None,
+          validate: Callable | None = None) -> TrainingResult:
     """The driver of :func:`fit` with checked options and the optimizer state in and out.
 
     Parameters
     ----------
     net : MLP
-    X, y : arrays
-        As :func:`fit`.
+    X : array, shape (m, n_inputs), or None
+        As in :func:`fit`: NumPy, an array of the network's backend, or a row-chunked
+        Dask array.  Not read when ``source`` is given (None is fine there).
+    y : array, shape (m,) or (m, n_outputs), or None
+        Class labels or targets, as in :func:`fit`.  Not read when ``source`` is given.
     options : FitOptions
         From :func:`bpnet_xp.config.fit_options`.
     optimizer_state : NamedTuple, optional
         A stochastic optimizer's state to continue from (its step count and moments),
         as returned by an earlier call; never modified.
+    source : object, optional
+        Data the caller has prepared, used instead of (X, y) (which are then not moved
+        or checked): for the stochastic optimizers a batch source, as those of
+        :mod:`bpnet_xp.sources` (``batches(rng)``, ``evaluate(theta, batch) -> (loss,
+        grad, weight)``, ``compiled_epoch(optimizer)`` (None for the generic loop),
+        ``finite_at(theta)``, ``fallback(start_theta, safe)``, ``n_batches``,
+        ``epoch_weight``); for the full-batch optimizers an objective ``source(theta)
+        -> (J, grad)`` over all the data (the second-order trainers also need its
+        curvature products, as :class:`bpnet_xp.curvature.CurvatureObjective`
+        offers).  The source holds its own sample weights and split: ``options`` must
+        not carry ``sample_weight``, ``validation_fraction`` or ``validation_data``
+        then (ValueError); pass ``validate`` instead.
+    validate : callable, optional
+        ``validate(theta) -> (validation loss, validation score)``, Python floats,
+        recorded after every epoch (iteration) as the validation data of ``options``
+        would be; only with ``source``.
 
     Returns
     -------
     TrainingResult
     """
-    if y is None:
-        raise ValueError(f"y is required to train: this network expects {net.expects}")
     rng = random_generator(options.seed, net.seed)
-    if is_dask_array(X) or is_dask_array(y):
+    if source is not None:
+        data = _source_data(net, options, source, validate)
+    elif validate is not None:
+        raise ValueError("validate is used with source only; without a source pass validation_data "
+                         "(or validation_fraction) in the options")
+    elif y is None:
+        raise ValueError(f"y is required to train: this network expects {net.expects}")
+    elif is_dask_array(X) or is_dask_array(y):
         data = _dask_data(net, X, y, options)
     else:
         data = _memory_data(net, X, y, options, rng)
@@ -221,7 +248,7 @@ def train(net, X, y, options: FitOptions, *, optimizer_state=None) -> TrainingRe
 
 class _Data(NamedTuple):
     network: Any  # the network trained: net, or a NumPy copy of a "dask"-backend one
-    source: Any  # a batch source (stochastic) or fun(theta) -> (J, grad) (full batch)
+    source: Any  # a batch source (stochastic) or fun(theta) -> (J, grad) (full batch); maybe the caller's
     validate: Callable | None  # theta -> (validation loss, validation score), floats
 
 
@@ -247,6 +274,32 @@ def _memory_data(net, X, y, options: FitOptions, rng: np.random.Generator) -> _D
         return _Data(net, CurvatureObjective(spec, X, Y, W, net.objective), validate)
     rows = batch_rows(options.batch_size, options.optimizer, m)
     return _Data(net, MemorySource(spec, net.backend, X, Y, W, rows, options.shuffle, total), validate)
+
+
+#: What a caller-built batch source offers the mini-batch loop (see :func:`train`).
+_SOURCE_PROTOCOL = ("batches", "evaluate", "compiled_epoch", "finite_at", "fallback", "n_batches", "epoch_weight")
+
+
+def _source_data(net, options: FitOptions, source, validate: Callable | None) -> _Data:
+    """A caller-built source: checked for what the loop of ``options.optimizer`` calls."""
+    given = [name for name, value in (("sample_weight", options.sample_weight),
+                                      ("validation_data", options.validation_data))
+             if value is not None] + (["validation_fraction"] if options.validation_fraction > 0 else [])
+    if given:
+        raise ValueError(f"options {', '.join(given)} cannot be applied to a caller-built source: its data "
+                         "(and weights) are the source's; pass the held-out data as validate")
+    if validate is not None and not callable(validate):
+        raise TypeError(f"validate must be a callable theta -> (loss, score), got {type(validate).__name__}")
+    if is_full_batch(options.optimizer):
+        if not callable(source):
+            raise TypeError(f"source must be an objective source(theta) -> (J, grad) for the full-batch "
+                            f"optimizer {options.optimizer!r}, got {type(source).__name__}")
+    else:
+        missing = [name for name in _SOURCE_PROTOCOL if not hasattr(source, name)]
+        if missing:
+            raise TypeError(f"source must be a batch source for optimizer {options.optimizer!r} (see "
+                            f"bpnet_xp.sources); {type(source).__name__} lacks {', '.join(missing)}")
+    return _Data(net, source, validate)
 
 
 def _dask_data(net, X, y, options: FitOptions) -> _Data:

@@ -17,6 +17,7 @@ from array_api_compat import device as _device
 
 from .backend import library_name
 from .metrics import one_hot
+from .text import plain  # re-exported: the one conversion for messages, defined below everything
 
 __all__ = [
     "TargetPlan",
@@ -43,36 +44,26 @@ __all__ = [
 ]
 
 
-def plain(value):
-    """A value as a message shows it, so a message reads ``got 0`` or ``got [3, 0]``, never
-    ``got np.int64(0)`` or ``array(0)``.
-
-    Parameters
-    ----------
-    value : object
-        Any value; typically an argument a message quotes.
-
-    Returns
-    -------
-    object
-        NumPy scalars and 0-d arrays as Python numbers or strings, arrays as lists,
-        lists and tuples element by element; anything else unchanged.  Use it as
-        ``f"... got {plain(value)!r}"``: the repr of the result is plain.
-    """
-    if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (list, tuple)):
-        return type(value)(plain(item) for item in value)
-    return value
-
-
 class TargetPlan(NamedTuple):
     """How a y becomes targets Y of shape (m, n_outputs).
 
-    kind : "labels" (class labels -> one-hot, or a 0/1 column for one output),
-    "targets" (a 1-D regression target -> a column), "matrix" (already (m, K)).
+    Made by :func:`plan_targets` from y's metadata; read by :func:`target_checks` and
+    :func:`make_targets`.
+
+    Attributes
+    ----------
+    kind : {"labels", "targets", "matrix"}
+        "labels": class labels -> one-hot (or a 0/1 column for one output);
+        "targets": a 1-D regression target -> a column; "matrix": already (m, K).
+    n_outputs : int
+        K, the network's number of outputs (the targets' columns).
+    classification : bool
+        Whether the loss is a classification loss (targets must lie in [0, 1]).
+    squeeze : bool
+        y has shape (m, 1) for one output: ``y[:, 0]`` is used.
+    loss : str or None
+        The loss's name; "softmax_cross_entropy" requires rows of a target matrix
+        that sum to 1.
     """
 
     kind: str
@@ -108,11 +99,25 @@ def to_device(backend, value, what: str, dtype=None):
     Parameters
     ----------
     backend : Backend
+        The network's backend (its namespace and device).
     value : NumPy array, list, scalar, or an array of the backend
+        Numeric (bool, integer or real floating) data of any shape.
     what : str
         The argument's name, for the messages.
     dtype : dtype of the backend, optional
         Cast to it; None keeps integers as int64 and floats as they are.
+
+    Returns
+    -------
+    array of the backend
+        ``value`` on the backend's device, of the same shape; an array of the backend
+        already in ``dtype`` (or with ``dtype`` None) is returned as it is.
+
+    Raises
+    ------
+    ValueError
+        For non-numeric data, an array of another library or device, or a PyTorch
+        tensor that requires grad (each message names ``what``).
     """
     if isinstance(value, (list, tuple, int, float, np.ndarray)):
         host = np.asarray(value)
@@ -146,7 +151,23 @@ def to_device(backend, value, what: str, dtype=None):
 
 
 def feature_shape_error(shape, n_inputs: int, what: str = "array") -> str | None:
-    """The message for an X of the wrong shape, or None when the shape is right."""
+    """The message for an X of the wrong shape, or None when the shape is right.
+
+    Parameters
+    ----------
+    shape : tuple
+        X's shape (a Dask array's row count may be NaN: unknown chunk sizes).
+    n_inputs : int
+        The number of features the network expects.
+    what : str, optional
+        What X is, in the message ("array", "dask array", ...).
+
+    Returns
+    -------
+    str or None
+        The message when X is not 2-D, has unknown or zero rows, or has another
+        number of columns than ``n_inputs``; None otherwise.
+    """
     if len(shape) != 2:
         hint = (" (use X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample)"
                 if len(shape) == 1 else "")
@@ -167,6 +188,17 @@ def feature_checks(X) -> dict:
 
     The standard's max/min propagate NaN and show +-inf: two reductions and no
     temporary the size of the data (isfinite would allocate one).
+
+    Parameters
+    ----------
+    X : array, shape (m, n_inputs)
+        Features, of any array-API library (bool is read as 0/1).
+
+    Returns
+    -------
+    dict
+        ``{"X min": 0-d array, "X max": 0-d array}``, for :func:`raise_on` after
+        :func:`read_checks` (or a Dask compute).
     """
     xp = array_namespace(X)
     X = _orderable(xp, X)
@@ -181,8 +213,32 @@ def _orderable(xp, a):
 def plan_targets(shape, dtype, n_outputs: int, classification: bool, m, loss: str | None = None) -> TargetPlan:
     """Check y's metadata against X and the network; say how it becomes targets.
 
-    ``loss`` (the loss's name) decides which target values are valid (see
-    :func:`target_checks`).
+    Parameters
+    ----------
+    shape : tuple
+        y's shape: (m,) or (m, n_outputs) (or (m, 1) for one output).
+    dtype : dtype
+        y's dtype (NumPy or any array-API library's); it must be numeric.
+    n_outputs : int
+        The network's number of outputs.
+    classification : bool
+        Whether the network's loss is a classification loss.
+    m : int
+        The number of samples of X; y must have as many.
+    loss : str, optional
+        The loss's name, which decides which target values are valid (see
+        :func:`target_checks`).
+
+    Returns
+    -------
+    TargetPlan
+        How y becomes targets of shape (m, n_outputs).
+
+    Raises
+    ------
+    ValueError
+        When y's sample count, number of dimensions, columns or dtype do not fit
+        (the message names y).
     """
     K = n_outputs
     if len(shape) == 0 or shape[0] != m:
@@ -216,7 +272,24 @@ def plan_targets(shape, dtype, n_outputs: int, classification: bool, m, loss: st
 
 
 def target_checks(y, plan: TargetPlan) -> dict:
-    """Scalar reductions for the values of y (0-d arrays, lazy on Dask)."""
+    """Scalar reductions for the values of y (0-d arrays, lazy on Dask).
+
+    Parameters
+    ----------
+    y : array, shape (m,) or (m, n_outputs)
+        The targets or labels, as ``plan`` read them (already squeezed to (m,)
+        when ``plan.squeeze``).
+    plan : TargetPlan
+        From :func:`plan_targets`.
+
+    Returns
+    -------
+    dict
+        Named 0-d arrays for :func:`raise_on`: labels' min, max (and integrality for
+        floating labels), or targets' min, max (and, for a classification matrix,
+        whether they lie in [0, 1] and, for softmax cross-entropy, whether rows sum
+        to 1).
+    """
     xp = array_namespace(y)
     y = _orderable(xp, y)
     if plan.kind == "labels":
@@ -245,7 +318,23 @@ def _rows_sum_to_one(xp, y):
 
 
 def make_targets(y, plan: TargetPlan, dtype):
-    """Targets Y of shape (m, n_outputs) in ``dtype`` from a y checked by ``plan``."""
+    """Targets Y of shape (m, n_outputs) in ``dtype`` from a y checked by ``plan``.
+
+    Parameters
+    ----------
+    y : array, shape (m,) or (m, n_outputs)
+        Labels or targets, already checked (:func:`target_checks`, :func:`raise_on`).
+    plan : TargetPlan
+        From :func:`plan_targets`.
+    dtype : floating dtype of y's namespace
+        The network's dtype.
+
+    Returns
+    -------
+    array, shape (m, n_outputs)
+        One-hot rows for labels (a 0/1 column for one output), a column for a 1-D
+        target, or y cast to ``dtype``.
+    """
     xp = array_namespace(y)
     if plan.squeeze:
         y = y[:, 0]
@@ -257,7 +346,19 @@ def make_targets(y, plan: TargetPlan, dtype):
 
 
 def weight_checks(weight) -> dict:
-    """Scalar reductions for sample weights (0-d arrays, lazy on Dask)."""
+    """Scalar reductions for sample weights (0-d arrays, lazy on Dask).
+
+    Parameters
+    ----------
+    weight : array, shape (m,)
+        Per-sample weights, of any array-API library.
+
+    Returns
+    -------
+    dict
+        ``"sample_weight min"``, ``"sample_weight max"`` and ``"sample_weight any
+        positive"`` as 0-d arrays, for :func:`raise_on`.
+    """
     xp = array_namespace(weight)
     weight = _orderable(xp, weight)
     return {"sample_weight min": xp.min(weight), "sample_weight max": xp.max(weight),
@@ -294,8 +395,25 @@ def _raise_on_overflow(values: dict, name: str, what: str, dtype_limit) -> None:
 def raise_on(values: dict, n_outputs: int = 1, what_x: str = "X", dtype_limit=None) -> None:
     """Turn computed checks into the ValueError every path raises (nothing when all pass).
 
-    ``dtype_limit``: ``(largest finite value, dtype name)`` of the dtype the values are
-    cast to, when the checks were computed before the cast (overflow is named as such).
+    Parameters
+    ----------
+    values : dict
+        The checks of :func:`feature_checks`, :func:`target_checks` and
+        :func:`weight_checks` (any of them), read to host numbers.
+    n_outputs : int, optional
+        The network's number of outputs (labels must be 0..max(n_outputs, 2) - 1).
+    what_x : str, optional
+        The name of the features in the messages.
+    dtype_limit : tuple of (float, str), optional
+        ``(largest finite value, dtype name)`` of the dtype the values are cast to,
+        when the checks were computed before the cast (overflow is named as such).
+
+    Raises
+    ------
+    ValueError
+        For non-finite values, values that overflow the dtype, targets out of
+        [0, 1] or rows not summing to 1, labels out of range or not integral, and
+        negative or all-zero sample weights.
     """
     if "X min" in values and not _finite(values, "X"):
         raise ValueError(f"{what_x} contains NaN or infinite values")
@@ -322,7 +440,20 @@ def raise_on(values: dict, n_outputs: int = 1, what_x: str = "X", dtype_limit=No
 
 
 def dtype_limit(xp, dtype) -> tuple:
-    """``(largest finite value, name)`` of a floating dtype, for :func:`raise_on`."""
+    """``(largest finite value, name)`` of a floating dtype, for :func:`raise_on`.
+
+    Parameters
+    ----------
+    xp : namespace
+        The array-API namespace of ``dtype``.
+    dtype : floating dtype of ``xp``
+        The dtype values are cast to.
+
+    Returns
+    -------
+    tuple of (float, str)
+        Its largest finite value and its name ("float32", "float64", ...).
+    """
     info = xp.finfo(dtype)
     return float(info.max), f"float{info.bits}"
 
@@ -362,7 +493,18 @@ def _native(backend, value, what: str):
 
 
 def read_checks(checks: dict) -> dict:
-    """Eager arrays: each 0-d check read to the host (one small transfer each)."""
+    """Eager arrays: each 0-d check read to the host (one small transfer each).
+
+    Parameters
+    ----------
+    checks : dict
+        Named 0-d arrays (of an eager library, not Dask).
+
+    Returns
+    -------
+    dict
+        The same names, each value a Python float (booleans as 0.0/1.0).
+    """
     return {name: float(value) for name, value in checks.items()}
 
 
@@ -375,7 +517,30 @@ def _host_or_array(value, what: str, shape_hint: str):
 
 
 def prepare_features(backend, X, n_inputs: int, dtype):
-    """Validate X and move it to the device: shape (m, n_inputs), numeric, finite, non-empty."""
+    """Validate X and move it to the device: shape (m, n_inputs), numeric, finite, non-empty.
+
+    Parameters
+    ----------
+    backend : Backend
+        The network's backend.
+    X : array, shape (m, n_inputs)
+        NumPy data, a list, or an array of the backend.
+    n_inputs : int
+        The number of features the network expects.
+    dtype : floating dtype of the backend
+        The network's dtype; values that would overflow it are refused.
+
+    Returns
+    -------
+    array of the backend, shape (m, n_inputs)
+        X in ``dtype``, on the backend's device.
+
+    Raises
+    ------
+    ValueError
+        For a wrong shape, non-numeric, non-finite or overflowing values, or an
+        array of another library or device.
+    """
     X = _host_or_array(X, "X", f" of shape (n_samples, {n_inputs})")
     message = feature_shape_error(X.shape, n_inputs)
     if message is not None:
@@ -389,8 +554,37 @@ def prepare_targets(backend, y, m: int, n_outputs: int, classification: bool, dt
                     loss: str | None = None):
     """Validate y for a network and turn it into targets Y of shape (m, n_outputs) on the device.
 
-    ``loss``: the loss's name, which decides the valid target values (soft targets of
-    softmax_cross_entropy must be distributions).
+    Parameters
+    ----------
+    backend : Backend
+        The network's backend.
+    y : array, shape (m,) or (m, n_outputs)
+        Integer class labels, or targets (NumPy, a list, or an array of the backend).
+    m : int
+        The number of samples of X.
+    n_outputs : int
+        The network's number of outputs.
+    classification : bool
+        Whether the network's loss is a classification loss.
+    dtype : floating dtype of the backend
+        The network's dtype.
+    expects : str, optional
+        What the network takes, in words (:func:`describe_expected`), for the
+        message when y is missing or not an array.
+    loss : str, optional
+        The loss's name, which decides the valid target values (soft targets of
+        softmax_cross_entropy must be distributions).
+
+    Returns
+    -------
+    array of the backend, shape (m, n_outputs)
+        The targets Y in ``dtype`` (labels one-hot encoded).
+
+    Raises
+    ------
+    ValueError
+        For a missing y, a wrong shape or dtype, non-finite or overflowing values,
+        labels out of range, or targets a classification loss cannot take.
     """
     if isinstance(y, (list, tuple)):
         y = np.asarray(y)
@@ -409,7 +603,30 @@ def prepare_targets(backend, y, m: int, n_outputs: int, classification: bool, dt
 
 
 def prepare_weight(backend, sample_weight, m: int, dtype):
-    """Validate per-sample weights and move them to the device, shape (m,), in ``dtype``."""
+    """Validate per-sample weights and move them to the device, shape (m,), in ``dtype``.
+
+    Parameters
+    ----------
+    backend : Backend
+        The network's backend.
+    sample_weight : array, shape (m,) or (m, 1), or list
+        One non-negative finite weight per sample, at least one positive.
+    m : int
+        The number of samples.
+    dtype : floating dtype of the backend
+        The network's dtype.
+
+    Returns
+    -------
+    array of the backend, shape (m,)
+        The weights in ``dtype``, on the backend's device.
+
+    Raises
+    ------
+    ValueError
+        For a wrong shape, non-numeric, non-finite, negative or overflowing
+        weights, or weights that are all zero.
+    """
     if isinstance(sample_weight, (list, tuple, int, float)):
         sample_weight = np.asarray(sample_weight)
     shape = getattr(sample_weight, "shape", None)
@@ -427,7 +644,21 @@ def prepare_weight(backend, sample_weight, m: int, dtype):
 
 
 def describe_expected(classification: bool, n_outputs: int) -> str:
-    """What y a network takes, in words."""
+    """What y a network takes, in words.
+
+    Parameters
+    ----------
+    classification : bool
+        Whether the network's loss is a classification loss.
+    n_outputs : int
+        The network's number of outputs.
+
+    Returns
+    -------
+    str
+        E.g. "integer class labels 0..9 of shape (m,), or targets in [0, 1] of
+        shape (m, 10)".
+    """
     if classification:
         k = max(n_outputs, 2)
         return f"integer class labels 0..{k - 1} of shape (m,), or targets in [0, 1] of shape (m, {n_outputs})"
@@ -441,7 +672,18 @@ def describe_expected(classification: bool, n_outputs: int) -> str:
 
 
 def pandas_kind(value) -> str | None:
-    """``"frame"`` for a pandas DataFrame, ``"series"`` for a Series, None for anything else."""
+    """``"frame"`` for a pandas DataFrame, ``"series"`` for a Series, None for anything else.
+
+    Parameters
+    ----------
+    value : object
+        Anything; pandas is recognised by the type's module, never imported.
+
+    Returns
+    -------
+    {"frame", "series"} or None
+        The kind of pandas object, or None when ``value`` is none.
+    """
     if not (type(value).__module__ or "").startswith("pandas"):
         return None
     if hasattr(value, "columns") and hasattr(value, "to_numpy"):
@@ -452,7 +694,19 @@ def pandas_kind(value) -> str | None:
 
 
 def feature_names(X) -> list | None:
-    """The column names of a DataFrame X when they are all strings (scikit-learn's rule), else None."""
+    """The column names of a DataFrame X when they are all strings (scikit-learn's rule), else None.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame, shape (m, n_features), or any array
+        The features as given to fit.
+
+    Returns
+    -------
+    list of str or None
+        The column names; None for anything but a DataFrame whose columns are all
+        strings.
+    """
     if pandas_kind(X) != "frame":
         return None
     names = list(X.columns)
@@ -511,6 +765,21 @@ def host_targets(y):
     Numeric columns become int64/bool/float64 arrays (missing values as NaN, refused later
     by the finite check); other Series (strings, categories, objects) become object arrays
     of their values, as class labels.
+
+    Parameters
+    ----------
+    y : pandas.Series, shape (m,), pandas.DataFrame, shape (m, n_outputs), or any array
+        The targets as given to fit.
+
+    Returns
+    -------
+    numpy.ndarray, shape (m,) or (m, n_outputs), or ``y`` itself
+        A DataFrame as float64; a Series as int64, bool, float64 or object values.
+
+    Raises
+    ------
+    ValueError
+        For a non-numeric Series with missing labels.
     """
     kind = pandas_kind(y)
     if kind is None:

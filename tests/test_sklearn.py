@@ -658,3 +658,43 @@ def test_sparse_x_divergence_stops_warns_and_keeps_finite_parameters_as_dense(sc
     np.testing.assert_allclose(fitted.loss_curve_, dense.loss_curve_, rtol=1e-12)
     assert np.all(np.isfinite(fitted.network_.theta))
     np.testing.assert_allclose(fitted.network_.theta, dense.network_.theta, rtol=1e-12)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_sparse_x_trains_through_the_one_driver_with_its_verbose_lines(capsys, optimizer):
+    # The driver's own per-epoch (iteration) lines, the same as for the dense X: sparse
+    # training runs the one loop of bpnet_xp.training, not a copy with lines of its own.
+    X, y, w = _sparse_data()
+    kwargs = dict(optimizer=optimizer, max_iter=4, batch_size=32, random_state=0, backend="numpy", verbose=1)
+    _fit_quietly(BPClassifier((6,), **kwargs), X, y, sample_weight=w)
+    dense = capsys.readouterr().out
+    _fit_quietly(BPClassifier((6,), **kwargs), sparse.csr_matrix(X), y, sample_weight=w)
+    lines = capsys.readouterr().out
+    unit = "epoch" if optimizer == "adam" else "iteration"
+    assert re.search(rf"^{unit} 1/4  loss \d", dense, re.MULTILINE), dense
+    assert lines == dense
+
+
+def test_messages_quote_plain_values_not_numpy_reprs():
+    X, y, _ = _sparse_data()
+    with pytest.raises(ValueError, match=r"got \[3, 0\]") as info:
+        BPClassifier(np.array([3, 0]), backend="numpy").fit(X, y)
+    assert "array(" not in str(info.value)
+    with pytest.raises(ValueError, match="only one class: 5$") as info:
+        BPClassifier((3,), backend="numpy").fit(X, np.full(len(X), 5, dtype=np.int64))
+    assert "np." not in str(info.value)
+
+
+@pytest.mark.parametrize("library", ["torch", "array_api_strict"])
+def test_predict_on_a_library_array_names_a_float32_overflow(library):
+    # The native branch of predict casts X to the network's float32: a value past float32's
+    # largest (3.4e38) is refused naming X, never turned into inf.
+    pytest.importorskip(library)
+    be = bp.get_backend(library)
+    rng = np.random.default_rng(0)
+    X_host = rng.normal(size=(20, 3))
+    model = _fit_quietly(BPClassifier((3,), dtype="float32", max_iter=3, random_state=0),
+                         be.asarray(X_host, dtype="float64"), np.arange(20) % 2)
+    X_host[4, 2] = 1e308
+    with pytest.raises(ValueError, match=r"X has a value of magnitude 1e\+308 that overflows float32"):
+        model.predict(be.asarray(X_host, dtype="float64"))

@@ -503,3 +503,105 @@ def test_plateau_halves_the_learning_rate_after_five_epochs_without_progress(bac
     np.testing.assert_allclose(_host(net.theta), expected, rtol=1e-6)
     j0 = (1.0 + 0.25) / 2
     np.testing.assert_allclose(hist.loss, [j0 * 0.999995 ** (2 * k) for k in range(7)], rtol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------
+# train(..., source=...): a batch source or objective built by the caller (scikit-learn's
+# sparse X goes through it).  The sources below are the tests' own NumPy float64 code.
+
+
+class _ReferenceBatches:
+    """Fixed batches of (X, y) evaluated by the textbook cost and its central differences."""
+
+    def __init__(self, backend, X, y, size):
+        self.backend, self.X, self.y = backend, X, y
+        self.slices = [slice(lo, min(lo + size, len(X))) for lo in range(0, len(X), size)]
+        self.n_batches, self.epoch_weight = len(self.slices), len(X)
+        self.finite_checks = 0
+
+    def batches(self, rng):
+        yield from self.slices
+
+    def compiled_epoch(self, optimizer):
+        return None
+
+    def evaluate(self, theta, batch):
+        host = _host(theta)
+        Xb, yb = self.X[batch], self.y[batch]
+        grad = _ref_grad(host, Xb, yb)
+        return (reference_cost(host, SIZES, Xb, yb), self.backend.asarray(grad, dtype=theta.dtype),
+                Xb.shape[0])
+
+    def finite_at(self, theta):
+        self.finite_checks += 1
+        return bool(np.all(np.isfinite(_host(theta))))
+
+    def fallback(self, start_theta, safe):
+        return start_theta
+
+
+def test_train_runs_a_caller_built_batch_source(backend):
+    from bpnet_xp.config import fit_options
+    from bpnet_xp.training import train
+
+    X, y = _classification(m=10)
+    net = _net(backend)
+    theta, lr, epochs = _host(net.theta), 0.5, 3
+    source = _ReferenceBatches(net.backend, X, y, size=4)
+    options = fit_options("gd", epochs=epochs, learning_rate=lr)
+    seen = []
+    result = train(net, None, None, options, source=source, validate=lambda t: (seen.append(1) or 2.0, 0.25))
+    # By hand: plain gradient steps batch after batch; the epoch loss is the row-weighted
+    # mean of the batch costs, each at the parameters before its step.
+    losses = []
+    for _ in range(epochs):
+        total = 0.0
+        for part in source.slices:
+            total += reference_cost(theta, SIZES, X[part], y[part]) * len(X[part])
+            theta = theta - lr * _ref_grad(theta, X[part], y[part])
+        losses.append(total / len(X))
+    np.testing.assert_allclose(_host(net.theta), theta, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(result.history.loss, losses, rtol=1e-9)
+    assert result.history.val_loss == [2.0] * epochs and result.history.val_score == [0.25] * epochs
+    assert len(seen) == epochs and source.finite_checks == 1  # the final check after the last update
+    assert result.history.stop_reason == "maximum epochs reached" and net.history is result.history
+
+
+def test_train_runs_a_caller_built_objective_for_the_solvers(backend):
+    from bpnet_xp.config import fit_options
+    from bpnet_xp.training import train
+
+    net = _net(backend)
+    xp = net.backend.xp
+    n = net.theta.shape[0]
+    target = np.linspace(-1.0, 1.0, n)
+    c = net.backend.asarray(target, dtype=net.theta.dtype)
+
+    def objective(theta):  # 0.5 ||theta - c||^2: its minimum is c, closed form
+        d = theta - c
+        return 0.5 * xp.sum(d * d), d
+
+    history = train(net, None, None, fit_options("lbfgs", max_iter=50), source=objective).history
+    np.testing.assert_allclose(_host(net.theta), target, rtol=0, atol=1e-6)
+    assert history.loss[-1] < 1e-10 and history.n_iter >= 1
+
+
+@pytest.mark.parametrize("optimizer, source, options, error, match", [
+    ("gd", None, dict(sample_weight=np.ones(10)), ValueError, "sample_weight"),
+    ("gd", None, dict(validation_fraction=0.2), ValueError, "validation_fraction"),
+    ("gd", None, dict(validation_data=(np.zeros((2, 2)), np.zeros(2))), ValueError, "validation_data"),
+    ("adam", object(), {}, TypeError, "source must be a batch source.*lacks batches"),
+    ("lbfgs", object(), {}, TypeError, "source must be an objective"),
+])
+def test_train_with_a_source_refuses_what_it_cannot_apply(optimizer, source, options, error, match):
+    from bpnet_xp.config import fit_options
+    from bpnet_xp.training import train
+
+    X, y = _classification(m=10)
+    net = bp.MLP(SIZES, backend="numpy", dtype="float64", seed=0)
+    if source is None:
+        source = _ReferenceBatches(net.backend, X, y, size=4)
+    with pytest.raises(error, match=match):
+        train(net, None, None, fit_options(optimizer, **options), source=source)
+    with pytest.raises(ValueError, match="validate is used with source only"):
+        train(net, X, y, fit_options("gd"), validate=lambda theta: (0.0, 0.0))

@@ -368,8 +368,6 @@ def test_float32_overflow_is_named_by_the_dask_backend_and_dask_predict():
         lazy.compute()  # the lazy check raises at compute
 
 
-@pytest.mark.xfail(strict=True, reason="needs the bpnet_xp/sklearn.py change of issue 12 (a): "
-                                       "_validate_predict casts X to float32 without validation.check_cast")
 @pytest.mark.parametrize("method", ["predict", "predict_proba", "score"])
 def test_sklearn_predict_names_a_float32_overflow(method):
     pytest.importorskip("sklearn")
@@ -412,19 +410,16 @@ def _leak_cases():
                                                split_every=i64(1)), "got 1", id="dask split_every"),
             pytest.param(lambda: make_dask_classification(i64(0)), "got 0", id="dask n_samples"),
         ]
-    not_mine = pytest.mark.xfail(strict=True, reason="a message in a module of issue 12 (d)'s list: "
-                                                     "formats a NumPy scalar with !r")
     net = bp.MLP([3, 2], backend="numpy")
     return dask_cases + [
         pytest.param(lambda: bp.MLP([3, 2], seed=i64(-3)), "-3", id="seed"),
         pytest.param(lambda: bp.MLP([i64(3), i64(0)]), "[3, 0]", id="layer sizes"),
-        pytest.param(lambda: net.fit(_X(), np.arange(20) % 2, epochs=i64(0)), "got 0", id="epochs",
-                     marks=not_mine),
+        pytest.param(lambda: net.fit(_X(), np.arange(20) % 2, epochs=i64(0)), "got 0", id="epochs"),
         pytest.param(lambda: net.fit(_X(), np.arange(20) % 2, learning_rate=np.float64(-1)), "got -1.0",
-                     id="learning_rate", marks=not_mine),
+                     id="learning_rate"),
         pytest.param(lambda: bp.preprocessing.train_test_split(_X(), np.r_[np.zeros(19, int), [1]],
                                                                test_fraction=0.25, stratify=True),
-                     "class 1 ", id="stratify class label", marks=not_mine),
+                     "class 1 ", id="stratify class label"),
     ]
 
 

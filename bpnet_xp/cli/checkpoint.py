@@ -26,7 +26,18 @@ __all__ = ["Checkpoint", "best_path"]
 
 
 def best_path(path: str) -> str:
-    """The file of the best parameters beside ``path``: ``run.npz`` -> ``run.best.npz``."""
+    """The file of the best parameters beside ``path``: ``run.npz`` -> ``run.best.npz``.
+
+    Parameters
+    ----------
+    path : str
+        The ``--checkpoint`` file of the last parameters.
+
+    Returns
+    -------
+    str
+        ``path`` with ``.best`` before its extension (``.best.npz`` when it has none).
+    """
     stem, extension = os.path.splitext(path)
     return f"{stem}.best{extension or '.npz'}"
 
@@ -67,7 +78,22 @@ class Checkpoint:
         return None
 
     def write(self, net) -> list[str]:
-        """Write the last and the best parameters (when there are any); returns the files written."""
+        """Write the last and the best parameters (when there are any); returns the files written.
+
+        The best parameters are put into ``net`` only while their file is written,
+        and ``net.theta`` is set back afterwards, even when the save fails.
+
+        Parameters
+        ----------
+        net : MLP
+            The network being trained; its current parameters are the last ones.
+
+        Returns
+        -------
+        list of str
+            ``[last file, best file]``; empty without a ``path`` or before any epoch
+            had a finite monitored loss.
+        """
         if self.path is None or self.best_theta is None:
             return []
         written = [write_path(self.path), write_path(best_path(self.path))]
@@ -81,7 +107,19 @@ class Checkpoint:
         return written
 
     def restore_best(self, net) -> bool:
-        """Put the best parameters into ``net``; False when no epoch had finished."""
+        """Put the best parameters into ``net``; False when no epoch had finished.
+
+        Parameters
+        ----------
+        net : MLP
+            The network to receive the best parameters (``net.theta`` is assigned).
+
+        Returns
+        -------
+        bool
+            True when parameters were restored; False, ``net`` untouched, when no
+            epoch had finished with a finite monitored loss.
+        """
         if self.best_theta is None:
             return False
         net.theta = self.best_theta

@@ -63,23 +63,81 @@ class DirectionStrategy(Protocol):
         True when the directions carry a step length (quasi-Newton: the first
         trial step is 1); False when only their orientation means something (the
         first trial step then comes from the previous decrease, N&W eq. 3.60).
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Unused: a Protocol is never instantiated (``typing`` gives it a placeholder
+        constructor); :class:`SteepestDescent`, :class:`PolakRibierePlus` and
+        :class:`LBFGS` are the implementations.
     """
 
     c2: float
     scaled: bool
 
     def init(self, theta: Any, memory: int) -> Any:
-        """The state before the first iteration, for ``theta`` of shape (n,)."""
+        """The state before the first iteration, for ``theta`` of shape (n,).
+
+        Parameters
+        ----------
+        theta : array, shape (n,)
+            The starting iterate (its size and dtype shape the state).
+        memory : int
+            The number of curvature pairs a quasi-Newton strategy keeps; others
+            ignore it.
+
+        Returns
+        -------
+        object
+            The strategy's immutable state.
+        """
 
     def direction(self, state: Any, grad: Any) -> Any:
         """A direction of shape (n,) at the iterate with gradient ``grad``, or None
-        when the state has nothing better than steepest descent, ``-grad``."""
+        when the state has nothing better than steepest descent, ``-grad``.
+
+        Parameters
+        ----------
+        state : object
+            The strategy's state.
+        grad : array, shape (n,)
+            The gradient at the current iterate.
+
+        Returns
+        -------
+        array, shape (n,), or None
+            The search direction, in grad's library, device and dtype.
+        """
 
     def update(self, state: Any, step: AcceptedStep) -> Any:
-        """The state after an accepted step."""
+        """The state after an accepted step.
+
+        Parameters
+        ----------
+        state : object
+            The strategy's state before the step.
+        step : AcceptedStep
+            The step the line search accepted.
+
+        Returns
+        -------
+        object
+            The new state (the old one is not changed).
+        """
 
     def reset(self, state: Any) -> Any:
-        """The state with its history forgotten (its next direction is None)."""
+        """The state with its history forgotten (its next direction is None).
+
+        Parameters
+        ----------
+        state : object
+            The strategy's state.
+
+        Returns
+        -------
+        object
+            A state without history.
+        """
 
 
 class SteepestDescent:
@@ -89,15 +147,69 @@ class SteepestDescent:
     scaled = False
 
     def init(self, theta: Any, memory: int) -> tuple:
+        """The empty state: steepest descent remembers nothing.
+
+        Parameters
+        ----------
+        theta : array, shape (n,)
+            The starting iterate (unused).
+        memory : int
+            Unused.
+
+        Returns
+        -------
+        tuple
+            ``()``.
+        """
         return ()
 
     def direction(self, state: tuple, grad: Any) -> None:
+        """None: the minimizer then searches along ``-grad``.
+
+        Parameters
+        ----------
+        state : tuple
+            The empty state.
+        grad : array, shape (n,)
+            The gradient (unused).
+
+        Returns
+        -------
+        None
+            Always.
+        """
         return None
 
     def update(self, state: tuple, step: AcceptedStep) -> tuple:
+        """The state unchanged.
+
+        Parameters
+        ----------
+        state : tuple
+            The empty state.
+        step : AcceptedStep
+            The accepted step (unused).
+
+        Returns
+        -------
+        tuple
+            ``state``.
+        """
         return state
 
     def reset(self, state: tuple) -> tuple:
+        """The state unchanged (there is no history to forget).
+
+        Parameters
+        ----------
+        state : tuple
+            The empty state.
+
+        Returns
+        -------
+        tuple
+            ``state``.
+        """
         return state
 
 
@@ -135,9 +247,38 @@ class PolakRibierePlus:
     scaled = False
 
     def init(self, theta: Any, memory: int) -> CGState:
+        """A state without history, restarting every n = theta.shape[0] steps.
+
+        Parameters
+        ----------
+        theta : array, shape (n,)
+            The starting iterate.
+        memory : int
+            Unused (CG keeps one direction).
+
+        Returns
+        -------
+        CGState
+            With ``n`` set and no previous direction.
+        """
         return CGState(n=theta.shape[0])
 
     def direction(self, state: CGState, grad: Any) -> Any:
+        """``-grad + beta d_prev`` (PR+ beta, clipped at 0), or None at a restart.
+
+        Parameters
+        ----------
+        state : CGState
+            The previous direction and gradient.
+        grad : array, shape (n,)
+            The gradient at the current iterate.
+
+        Returns
+        -------
+        array, shape (n,), or None
+            None before the first step, after a reset, and once n steps have passed
+            since the last steepest-descent step.
+        """
         if state.previous_direction is None or state.since_restart >= state.n:
             return None
         xp = array_namespace(grad)
@@ -147,6 +288,20 @@ class PolakRibierePlus:
         return -grad + beta * state.previous_direction
 
     def update(self, state: CGState, step: AcceptedStep) -> CGState:
+        """Remember the step's direction and the gradient it started from.
+
+        Parameters
+        ----------
+        state : CGState
+            The state before the step.
+        step : AcceptedStep
+            The accepted step; ``step.grad`` and ``step.direction`` are kept.
+
+        Returns
+        -------
+        CGState
+            With ``since_restart`` 1 after a steepest-descent step, else one more.
+        """
         xp = array_namespace(step.grad)
         return state._replace(
             previous_grad=step.grad,
@@ -156,6 +311,18 @@ class PolakRibierePlus:
         )
 
     def reset(self, state: CGState) -> CGState:
+        """Forget the previous direction (the next direction is None).
+
+        Parameters
+        ----------
+        state : CGState
+            The current state.
+
+        Returns
+        -------
+        CGState
+            With only ``n`` kept.
+        """
         return CGState(n=state.n)
 
 
@@ -191,10 +358,39 @@ class LBFGS:
     scaled = True
 
     def init(self, theta: Any, memory: int) -> LBFGSState:
+        """A state without curvature pairs.
+
+        Parameters
+        ----------
+        theta : array, shape (n,)
+            The starting iterate; its dtype's epsilon sets the curvature test.
+        memory : int
+            The most curvature pairs kept.
+
+        Returns
+        -------
+        LBFGSState
+            With no pairs and gamma = 1.
+        """
         xp = array_namespace(theta)
         return LBFGSState(memory=memory, eps=float(xp.finfo(theta.dtype).eps))
 
     def direction(self, state: LBFGSState, grad: Any) -> Any:
+        """``-H grad`` by the two-loop recursion, H0 = gamma I; None without pairs.
+
+        Parameters
+        ----------
+        state : LBFGSState
+            The curvature pairs.
+        grad : array, shape (n,)
+            The gradient at the current iterate.
+
+        Returns
+        -------
+        array, shape (n,), or None
+            The quasi-Newton direction in grad's library, device and dtype; None
+            when no pair is stored (first iteration, after a reset).
+        """
         if not state.s:
             return None
         xp = array_namespace(grad)
@@ -211,6 +407,22 @@ class LBFGS:
         return -r
 
     def update(self, state: LBFGSState, step: AcceptedStep) -> LBFGSState:
+        """Add the pair ``s = new_theta - theta``, ``y = new_grad - grad`` when s.y > 0.
+
+        Parameters
+        ----------
+        state : LBFGSState
+            The state before the step.
+        step : AcceptedStep
+            The accepted step.
+
+        Returns
+        -------
+        LBFGSState
+            With the new pair appended (the oldest dropped beyond ``memory``) and
+            gamma = s.y / y.y; ``state`` itself when the pair fails the curvature
+            test ``s.y > eps y.y`` (the pair would spoil H's positive definiteness).
+        """
         xp = array_namespace(step.new_theta)
         s = step.new_theta - step.theta
         y = step.new_grad - step.grad
@@ -228,6 +440,18 @@ class LBFGS:
         )
 
     def reset(self, state: LBFGSState) -> LBFGSState:
+        """Forget every curvature pair (the next direction is None).
+
+        Parameters
+        ----------
+        state : LBFGSState
+            The current state.
+
+        Returns
+        -------
+        LBFGSState
+            With no pairs; ``memory``, ``eps`` and ``gamma`` kept.
+        """
         return state._replace(s=(), y=(), rho=())
 
 

@@ -37,11 +37,19 @@ _MAX_FLAT_TRIALS = 8
 class LineSearchRecord(NamedTuple):
     """One accepted line-search step; all fields are Python floats.
 
-    ``phi0``/``dphi0`` are the loss and directional derivative at alpha = 0,
-    ``phi_alpha``/``dphi_alpha`` at the accepted ``alpha``; ``c1``/``c2`` are the
-    Wolfe constants it was accepted under, so that
-    ``phi_alpha <= phi0 + c1 * alpha * dphi0`` and
+    The fields are such that ``phi_alpha <= phi0 + c1 * alpha * dphi0`` and
     ``abs(dphi_alpha) <= c2 * abs(dphi0)`` hold.
+
+    Attributes
+    ----------
+    alpha : float
+        The accepted step.
+    phi0, dphi0 : float
+        The loss and directional derivative at alpha = 0.
+    phi_alpha, dphi_alpha : float
+        The loss and directional derivative at the accepted ``alpha``.
+    c1, c2 : float
+        The Wolfe constants it was accepted under (sufficient decrease, curvature).
     """
 
     alpha: float

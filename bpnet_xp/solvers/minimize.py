@@ -13,6 +13,7 @@ from typing import Any, Callable, NamedTuple
 
 from array_api_compat import array_namespace
 
+from ..text import plain
 from .directions import DIRECTIONS, AcceptedStep, DirectionStrategy
 from .linesearch import LineSearchRecord, Trial, line_search
 from .vectors import dot, max_abs
@@ -92,7 +93,7 @@ def _strategy(method: Any) -> DirectionStrategy:
     if method not in SOLVER_METHODS:
         hint = (" (the line-search descent is 'steepest_descent'; fixed-step 'gd' is an "
                 "optimizer of fit)") if method == "gd" else ""
-        raise ValueError(f"unknown method {method!r}; methods are {', '.join(SOLVER_METHODS)}{hint}")
+        raise ValueError(f"unknown method {plain(method)!r}; methods are {', '.join(SOLVER_METHODS)}{hint}")
     return DIRECTIONS[method]
 
 
@@ -103,16 +104,16 @@ def _check_options(theta0, max_iter, gtol, ftol, memory, c1, c2, max_evaluations
         )
     for name, value in (("max_iter", max_iter), ("memory", memory)):
         if isinstance(value, bool) or not isinstance(value, int) and int(value) != value:
-            raise ValueError(f"{name} must be an integer, got {value!r}")
+            raise ValueError(f"{name} must be an integer, got {plain(value)!r}")
     if max_iter < 0:
         raise ValueError(f"max_iter must be >= 0, got {max_iter}")
     if memory < 1:
         raise ValueError(f"memory must be >= 1, got {memory}")
     if max_evaluations is not None and (isinstance(max_evaluations, bool) or int(max_evaluations) < 1):
-        raise ValueError(f"max_evaluations must be a positive integer or None, got {max_evaluations!r}")
+        raise ValueError(f"max_evaluations must be a positive integer or None, got {plain(max_evaluations)!r}")
     for name, value in (("gtol", gtol), ("ftol", ftol)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+            raise ValueError(f"{name} must be a finite number >= 0, got {plain(value)!r}")
     if not (0 < c1 < c2 < 1):
         raise ValueError(f"the Wolfe constants must satisfy 0 < c1 < c2 < 1, got c1={c1}, c2={c2}")
     xp = array_namespace(theta0)

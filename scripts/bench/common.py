@@ -601,6 +601,11 @@ def write_results(out: dict, text: str, json_path: str | None, results_dir: str 
         folder.mkdir(parents=True, exist_ok=True)
         stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H%M")
         base = folder / f"{stamp}_{machine_slug(out['meta']['machine'])}"
+        # Two runs started in the same minute must not overwrite each other's record.
+        suffix = 2
+        while base.with_suffix(".json").exists() or base.with_suffix(".md").exists():
+            base = folder / f"{stamp}_{machine_slug(out['meta']['machine'])}-{suffix}"
+            suffix += 1
         base.with_suffix(".json").write_text(json.dumps(out, indent=1, default=jsonable))
         write_markdown(base.with_suffix(".md"), out, text)
         log(f"\nresults written to {base}.md and .json")
