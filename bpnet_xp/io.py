@@ -139,10 +139,11 @@ class _TerminationGuard:
     def __init__(self):
         self.armed = False
         self.pending = False
+        self.fired = False  # raised once: what it raised may be replaced on its way out
 
     def handler(self, signum, frame):
         if self.armed:
-            self.armed = False
+            self.armed, self.fired = False, True
             raise _Terminated()
         self.pending = True
 
@@ -150,7 +151,7 @@ class _TerminationGuard:
         """From here on SIGTERM raises; one that waited raises now."""
         self.armed = True
         if self.pending:
-            self.pending, self.armed = False, False
+            self.pending, self.armed, self.fired = False, False, True
             raise _Terminated()
 
     def disarm(self) -> None:
@@ -172,6 +173,12 @@ def _terminate_as_exception():
     try:
         yield guard
     except _Terminated:
+        terminated = True
+    except BaseException:
+        # A library's own clean-up can replace the _Terminated raised inside it (zipfile
+        # raises ValueError when closed with a member still open): still a SIGTERM.
+        if not guard.fired:
+            raise
         terminated = True
     finally:
         guard.disarm()
@@ -246,6 +253,11 @@ def _write_and_replace(fd: int, tmp: Path, target: Path, mode: str, open_options
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
+        if guard is not None:
+            # Disarmed inside this try: a SIGTERM from here on waits and is delivered by the
+            # guard's owner; one that came just before is still caught below.  Left armed, a
+            # signal landing in the context managers' exits would escape as an exception.
+            guard.disarm()
     except BaseException:
         if fd != -1:
             os.close(fd)
