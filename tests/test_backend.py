@@ -261,11 +261,10 @@ def test_scan_equals_a_hand_written_loop(backend):
     np.testing.assert_allclose(to_numpy(ys), running.sum(axis=1), rtol=1e-6)
 
 
-def test_scan_pays_only_where_compiled_and_on_cpu_only_for_small_networks(backend):
-    # The rule written out by hand: no compilation, no scan; JAX's CPU device up to 2**19
-    # parameters (W1's 235 k yes, 784-1024-1024-10's 1.86 M no); a GPU/TPU always.
+def test_scan_pays_only_where_compiled_and_off_the_cpu(backend):
+    # The rule written out by hand: no compilation, no scan; on JAX's CPU device neither
+    # (measured erratic there, see Backend.scan_pays); a GPU/TPU always, whatever the size.
     on_cpu = str(getattr(backend.device, "platform", "cpu")) == "cpu"
-    expected_small = backend.name == "jax"
-    expected_large = backend.name == "jax" and not on_cpu
-    assert backend.scan_pays(235_146) is expected_small
-    assert backend.scan_pays(1_863_690) is expected_large
+    expected = backend.name == "jax" and not on_cpu
+    assert backend.scan_pays(235_146) is expected
+    assert backend.scan_pays(1_863_690) is expected
