@@ -31,6 +31,23 @@ __all__ = ["MLP", "Summary", "load"]
 
 _DEFAULT_LOSS = {"sigmoid": "cross_entropy", "softmax": "softmax_cross_entropy"}
 
+
+def _dtype_name(dtype) -> str:
+    """``"float32"`` or ``"float64"`` from a name, np.dtype or NumPy scalar type; else ValueError.
+
+    Stored by name, as save() writes it; the message quotes what the caller passed, not
+    NumPy's name for it.
+    """
+    given = dtype
+    if not isinstance(dtype, str):
+        try:
+            dtype = np.dtype(dtype).name
+        except TypeError:
+            pass
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {plain(given)!r}")
+    return dtype
+
 class MLP:
     """A fully connected feed-forward network trained by back-propagation.
 
@@ -113,15 +130,7 @@ class MLP:
 
         self.spec = NetworkSpec(self.layer_sizes, hidden, out, lo, l2)
         self.backend = _backend.get_backend(backend, device)
-        given = dtype  # the message quotes what the caller passed, not NumPy's name for it
-        if not isinstance(dtype, str):
-            # np.dtype("float64"), np.float64: stored by name, as save() writes it.
-            try:
-                dtype = np.dtype(dtype).name
-            except TypeError:
-                pass
-        if dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {plain(given)!r}")
+        dtype = _dtype_name(dtype)
         self._dtype = self.backend.dtype(dtype)  # raises if the device lacks float64
         self.dtype = dtype
         self.seed = seed
@@ -761,7 +770,7 @@ class MLP:
         if backend is None and device is not None:
             backend = self.backend.name  # a device alone moves the copy within this backend
         new.backend = self.backend if backend is None else _backend.get_backend(backend, device)
-        new.dtype = dtype or self.dtype
+        new.dtype = self.dtype if dtype is None else _dtype_name(dtype)
         new._dtype = new.backend.dtype(new.dtype)
         host = self.backend.to_numpy(self._theta).astype(new.dtype)
         new._theta = new.backend.asarray(host, new._dtype)

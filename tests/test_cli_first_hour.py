@@ -275,6 +275,15 @@ def test_checkpoint_writes_last_and_best_atomically(capsys, tmp_path, flowers):
     assert last_meta["checkpoint"] == "last" and last_meta["iterations"] == 12
     assert best_meta["checkpoint"] == "best" and 1 <= best_meta["iterations"] <= 12
     assert np.all(np.isfinite(bp.load(best).theta))
+    # With validation data the recorded loss is measured at the saved parameters, and says so.
+    assert best_meta["loss_measured"] == last_meta["loss_measured"] == "validation loss at these parameters"
+    # Without, it is the epoch's training loss, measured before the epoch's last update; and the
+    # end of training writes the checkpoint even between two --checkpoint-every (default 10) epochs.
+    status, _, err = run(capsys, "train", "--csv", path, "--target", "species", "--optimizer", "gd",
+                         "--epochs", "3", "--checkpoint", tmp_path / "gd.npz", "--quiet")
+    assert status == 0, err
+    assert bp.io.read_metadata(tmp_path / "gd.best.npz")["user"]["training"]["loss_measured"] == (
+        "training loss of the epoch, measured during it (before its last update)")
     # A checkpoint is refused over the training data.
     status, _, err = run(capsys, "train", "--csv", path, "--target", "species", "--checkpoint", path, *QUICK)
     assert status == 1 and "same file" in err

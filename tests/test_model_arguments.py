@@ -131,3 +131,14 @@ def test_a_wrong_dtype_is_quoted_as_given(backend, dtype, shown):
     message = str(info.value)
     assert message.endswith(f"got {shown}"), message
     assert "str160" not in message and "bytes24" not in message
+
+
+def test_copy_takes_the_dtypes_the_constructor_takes_and_refuses_the_others():
+    net = bp.MLP([3, 4, 2], dtype="float32", backend="numpy", seed=0)
+    for given in (np.float64, np.dtype("float64"), "float64"):
+        copied = net.copy(dtype=given)
+        assert copied.dtype == "float64"
+        # The parameters are the float32 ones widened exactly (NumPy's own cast as the reference).
+        np.testing.assert_array_equal(copied.theta, np.asarray(net.theta).astype(np.float64))
+    with pytest.raises(ValueError, match=r"dtype must be 'float32' or 'float64', got 'int8'"):
+        net.copy(dtype="int8")

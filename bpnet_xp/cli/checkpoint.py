@@ -65,9 +65,16 @@ class Checkpoint:
         self.best_loss = math.inf
         self.last_epoch = 0
         self.last_loss = math.nan
+        #: What the recorded losses are, written into each file's metadata: a training loss
+        #: is measured during its epoch (before the epoch's last update), so it belongs to
+        #: the parameters one update earlier than those saved; a validation loss is measured
+        #: at the saved parameters.
+        self.measured = "training loss of the epoch, measured during it (before its last update)"
 
     def __call__(self, epoch: int, net, history) -> None:
         monitored = history.val_loss[-1] if history.val_loss else history.loss[-1]
+        if history.val_loss:
+            self.measured = "validation loss at these parameters"
         self.last_epoch, self.last_loss = epoch, float(monitored)
         if math.isfinite(monitored) and monitored < self.best_loss:
             # A host copy: the device buffers are updated in place by the next steps.
@@ -97,14 +104,19 @@ class Checkpoint:
         if self.path is None or self.best_theta is None:
             return []
         written = [write_path(self.path), write_path(best_path(self.path))]
-        save(net, written[0], metadata=self.record("last", self.last_epoch, self.last_loss))
+        save(net, written[0], metadata=self._metadata("last", self.last_epoch, self.last_loss))
         current = net.theta
         net.theta = self.best_theta
         try:
-            save(net, written[1], metadata=self.record("best", self.best_epoch, self.best_loss))
+            save(net, written[1], metadata=self._metadata("best", self.best_epoch, self.best_loss))
         finally:
             net.theta = current
         return written
+
+    def _metadata(self, kind: str, epoch: int, loss: float) -> dict:
+        metadata = self.record(kind, epoch, loss)
+        metadata.setdefault("training", {})["loss_measured"] = self.measured
+        return metadata
 
     def restore_best(self, net) -> bool:
         """Put the best parameters into ``net``; False when no epoch had finished.

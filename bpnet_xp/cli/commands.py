@@ -536,6 +536,8 @@ def train(args, console: report.Console) -> int:
                "stop_reason": history.stop_reason, "seconds": round(seconds, 4)}
     if diverged:
         outcome["kept_loss"] = _kept_loss(console, net, data, final_loss)
+    if tracker is not None and not diverged and tracker.last_epoch % tracker.every:
+        tracker.write(net)  # the end of training is a checkpoint too, whatever --checkpoint-every says
     saved = None if diverged else _save_model(args, console, net, data, outcome, seconds)
     plots = _plot_training(args, console, net, history, data, scores)
     report.training_summary(console, args, data, net, settings.sizes, {**outcome, "diverged": diverged}, saved,

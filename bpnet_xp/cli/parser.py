@@ -266,7 +266,7 @@ def _add_train_output(train: argparse.ArgumentParser) -> None:
     output.add_argument("--checkpoint", metavar="PATH", default=None,
                         help="while training, write the last parameters to PATH and the best ones to "
                              "PATH's .best sibling (run.npz -> run.best.npz), atomically, every "
-                             "--checkpoint-every epochs")
+                             "--checkpoint-every epochs and when training ends")
     output.add_argument("--checkpoint-every", type=_positive_int, default=10, metavar="K",
                         help="epochs (iterations) between checkpoints (default: 10)")
     _add_shared(output, "--plot",
