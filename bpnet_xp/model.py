@@ -485,10 +485,15 @@ class MLP:
         loss : float
         grad : backend array, shape (n_parameters,), same layout as ``theta``
         """
-        Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
-        t = self._theta if theta is None else self._theta_argument(theta)
+        t, Xd, Y, w = self._checked_arguments(X, y, theta, sample_weight)
         value, grad = loss_and_grad(self.spec, t, Xd, Y, w)
         return float(value), grad
+
+    def _checked_arguments(self, X, y, theta, sample_weight):
+        """``(theta, X, Y, weight)`` on the device, each checked by name: what loss, loss_and_grad
+        and the curvature products evaluate (a wrong shape or a NaN in theta is refused)."""
+        Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
+        return (self._theta if theta is None else self._theta_argument(theta)), Xd, Y, w
 
     def hessian_vector_product(self, X, y, v, theta=None, sample_weight=None):
         """The exact Hessian of the loss (L2 penalty included) times ``v``, by the R-operator.
@@ -511,9 +516,7 @@ class MLP:
         backend array, shape (n_parameters,)
             H v (:func:`bpnet_xp.curvature.hessian_vector_product`).
         """
-        Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
-        # The same checked path as loss_and_grad: a wrong shape or a NaN is refused by name.
-        t = self._theta if theta is None else self._theta_argument(theta)
+        t, Xd, Y, w = self._checked_arguments(X, y, theta, sample_weight)
         from . import curvature
 
         return curvature.hessian_vector_product(self.spec, t, Xd, Y, self._theta_argument(v, "v"), w)
@@ -544,8 +547,7 @@ class MLP:
         backend array, shape (n_parameters,)
             G v (:func:`bpnet_xp.curvature.gauss_newton_vector_product`).
         """
-        Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
-        t = self._theta if theta is None else self._theta_argument(theta)
+        t, Xd, Y, w = self._checked_arguments(X, y, theta, sample_weight)
         from . import curvature
 
         return curvature.gauss_newton_vector_product(self.spec, t, Xd, Y, self._theta_argument(v, "v"), w)
@@ -574,8 +576,7 @@ class MLP:
             from . import dask  # Dask input only
 
             return dask.DaskObjective(self.spec, self.preprocess(X), y).loss_and_score(t)[0]
-        Xd, Y, w = self._prepare_weighted(X, y, sample_weight)
-        t = self._theta if theta is None else self._theta_argument(theta)
+        t, Xd, Y, w = self._checked_arguments(X, y, theta, sample_weight)
         return float(loss_value(self.spec, t, Xd, Y, w))
 
     def forward(self, X):

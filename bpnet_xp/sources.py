@@ -356,12 +356,14 @@ class MemorySource:
 
         def run(theta, state, rng, history):
             order = rng.permutation(m) if self.shuffle else np.arange(m)
+            # The epoch's one host->device copy of the row order; the batches slice it there.
+            order = None if size >= m else asarray(order)
             count, total, index = state.count, None, None
             n_scan = n_full if scanning else 0
             if n_scan:
                 # The host's scalars of every step (the schedule's checks run here, on the host).
                 rows = [coefficients(count + i) for i in range(n_scan)]
-                indices = asarray(order[: n_scan * size].reshape(n_scan, size))
+                indices = self.backend.xp.reshape(order[: n_scan * size], (n_scan, size))
                 theta, state, losses = steps(spec, m, kernel, theta, state, X, Y, indices,
                                              asarray(np.asarray(rows), dtype=theta.dtype))
                 count += n_scan
@@ -369,7 +371,7 @@ class MemorySource:
                 total, index = self.backend.xp.sum(losses) * size, indices[-1, ...]
             for lo in range(n_scan * size, m, size):  # the ragged last batch; every batch without the scan
                 hi = min(lo + size, m)
-                index = None if size >= m else asarray(order[lo:hi])
+                index = None if order is None else order[lo:hi]
                 theta, state, loss = step(spec, m, kernel, theta, state, X, Y, index, coefficients(count))
                 count += 1
                 state = state._replace(count=count)

@@ -132,8 +132,12 @@ def to_device(backend, value, what: str, dtype=None):
     try:
         library = library_name(value)
     except TypeError:
+        # A scipy.sparse matrix is named by its module (scipy itself is never imported here).
+        hint = ("; sparse input is taken by bpnet_xp.sklearn.BPClassifier/BPRegressor, which densify "
+                f"one mini-batch at a time, or pass {what}.toarray()"
+                if type(value).__module__.startswith("scipy.sparse") else "")
         raise ValueError(f"{what} must be a NumPy array or an array of the {backend.name!r} backend, "
-                         f"got {type(value).__module__}.{type(value).__name__}") from None
+                         f"got {type(value).__module__}.{type(value).__name__}{hint}") from None
     if library != backend.name:
         raise ValueError(
             f"{what} is a {library} array but this network runs on the {backend.name!r} backend; "
