@@ -481,5 +481,6 @@ def get_activation(name: str, *, hidden: bool = False) -> Activation:
         ) from None
     if hidden and not act.hidden:
         hidden_names = sorted(k for k, v in ACTIVATIONS.items() if v.hidden)
-        raise ValueError(f"activation {name!r} can only be used for the output layer; hidden layers take {hidden_names}")
+        raise ValueError(f"activation {name!r} can only be used for the output layer; "
+                         f"hidden layers take {hidden_names}")
     return act

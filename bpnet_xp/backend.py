@@ -12,6 +12,7 @@ through :func:`to_numpy`, so every host<->device transfer is explicit.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -487,13 +488,13 @@ _CUPY_ADAM: dict = {}
 
 # One Adam step per element, each operation rounded on its own (the _rn intrinsics: no
 # contraction into fused multiply-adds), in the order of the generic rule: the same bits
-# as the eleven separate kernels of the generic path, in one pass over the vectors.
+# as the eleven separate kernels of the generic path and its add to theta, in one pass.
 _CUPY_ADAM_BODY = """
 T m = ADD(MUL(mu, b1), MUL(g, c1));
 T v = ADD(MUL(nu, b2), MUL(MUL(g, g), c2));
 mu_out = m;
 nu_out = v;
-updates = DIV(MUL(m, na), ADD(SQRT(v), eh));
+theta_out = ADD(DIV(MUL(m, na), ADD(SQRT(v), eh)), theta);
 """
 _CUPY_INTRINSICS = {"float32": ("__fadd_rn", "__fmul_rn", "__fdiv_rn", "__fsqrt_rn"),
                     "float64": ("__dadd_rn", "__dmul_rn", "__ddiv_rn", "__dsqrt_rn")}
@@ -506,42 +507,68 @@ def _cupy_adam(cupy, dtype_name: str):
         body = (_CUPY_ADAM_BODY.replace("ADD", add).replace("MUL", mul).replace("DIV", div)
                 .replace("SQRT", sqrt))
         kernel = _CUPY_ADAM[dtype_name] = cupy.ElementwiseKernel(
-            "T g, T mu, T nu, T b1, T c1, T b2, T c2, T na, T eh", "T mu_out, T nu_out, T updates", body,
-            f"bpnet_xp_adam_{dtype_name}")
+            "T g, T mu, T nu, T theta, T b1, T c1, T b2, T c2, T na, T eh", "T mu_out, T nu_out, T theta_out",
+            body, f"bpnet_xp_adam_{dtype_name}")
     return kernel
 
 
-def fused_adam(lib) -> Callable | None:
-    """The Adam update of :mod:`bpnet_xp.optimizers` in fewer passes, where ``lib`` offers that.
+#: Below this many parameters NumPy keeps the generic Adam even with Numba installed: the
+#: eleven passes then cost microseconds, less than loading Numba and its compiled loop
+#: (about 0.3 s once per process) would repay in a short fit.
+NUMBA_MIN_PARAMETERS = 1 << 14
 
-    ``adam(grad, mu, nu, mu_out, nu_out, scratch, updates, beta1, beta2, negative_alpha,
+
+def _numba_wanted(n_parameters: int) -> bool:
+    if n_parameters < NUMBA_MIN_PARAMETERS or os.environ.get("BPNET_XP_NUMBA", "").strip() == "0":
+        return False
+    return importlib.util.find_spec("numba") is not None
+
+
+def fused_adam(lib, n_parameters: int) -> Callable | None:
+    """The Adam step of :mod:`bpnet_xp.optimizers`, theta's update included, in one pass,
+    where ``lib`` offers that bit-identically.
+
+    ``adam(grad, mu, nu, theta, mu_out, nu_out, theta_out, beta1, beta2, negative_alpha,
     eps_hat)`` writes ``mu_out = b1 mu + (1 - b1) g``, ``nu_out = b2 nu + (1 - b2) g^2``
-    and ``updates = (mu_out negative_alpha) / (sqrt(nu_out) + eps_hat)`` (``mu_out`` may
-    be ``mu``, ``nu_out`` ``nu``; ``scratch`` may be overwritten).  CuPy: one
-    ``ElementwiseKernel``, one pass instead of eleven, each operation rounded on its
-    own as in the generic path (bit-identical).  None elsewhere, and the optimizer runs
-    the eleven separate operations: NumPy has no fusion without an extra library
-    (numexpr, numba), and PyTorch's one-pass forms (``add(alpha=)``, ``addcmul``,
-    ``lerp``, ``torch._fused_adam_``) contract multiply and add into one rounding, which
-    differs from the generic path by far more than 1 ulp where the two terms of ``mu``
-    cancel (measured: up to 2e4 ulp of ``mu`` after one step).
+    and ``theta_out = (mu_out negative_alpha) / (sqrt(nu_out) + eps_hat) + theta``
+    (``mu_out`` may be ``mu``, ``nu_out`` ``nu``; ``theta`` is not written), each
+    operation rounded on its own in the generic rule's order: the same bits as its
+    twelve separate passes.
+
+    - CuPy: one ``ElementwiseKernel`` (the ``_rn`` intrinsics forbid contraction).
+    - NumPy: one Numba loop over the elements, split between Numba's threads
+      (:mod:`bpnet_xp.numba_kernels`), where Numba is installed (``bpnet_xp[numba]``),
+      the vector has at least :data:`NUMBA_MIN_PARAMETERS` elements and the
+      environment variable ``BPNET_XP_NUMBA`` is not ``0``.
+    - None elsewhere (the optimizer runs the generic passes): PyTorch's one-pass forms
+      (``add(alpha=)``, ``addcmul``, ``lerp``, ``torch._fused_adam_``) contract multiply
+      and add into one rounding, which differs from the generic path by far more than
+      1 ulp where the two terms of ``mu`` cancel (measured: up to 2e4 ulp of ``mu``
+      after one step).
 
     Parameters
     ----------
     lib : module
         What :func:`inplace_namespace` returned (``numpy``, ``cupy`` or ``torch``).
+    n_parameters : int
+        The length of the vectors it will be given.
 
     Returns
     -------
     callable or None
-        Every array argument of shape (n,), one dtype; the scalars Python floats.
+        Every array argument of shape (n_parameters,), one dtype (float32 or float64),
+        C-contiguous; the scalars Python floats.
     """
     if compat.is_cupy_namespace(lib):
-        def cupy_adam(grad, mu, nu, mu_out, nu_out, scratch, updates, beta1, beta2, negative_alpha, eps_hat):
+        def cupy_adam(grad, mu, nu, theta, mu_out, nu_out, theta_out, beta1, beta2, negative_alpha, eps_hat):
             kernel = _cupy_adam(lib, str(grad.dtype))
-            kernel(grad, mu, nu, beta1, 1 - beta1, beta2, 1 - beta2, negative_alpha, eps_hat, mu_out, nu_out, updates)
+            kernel(grad, mu, nu, theta, beta1, 1 - beta1, beta2, 1 - beta2, negative_alpha, eps_hat,
+                   mu_out, nu_out, theta_out)
+            return theta_out
 
         return cupy_adam
+    if lib is np and _numba_wanted(n_parameters):
+        return importlib.import_module("bpnet_xp.numba_kernels").adam_step
     return None
 
 

@@ -168,9 +168,8 @@ class _InPlace:
 
     def __init__(self, lib):
         self.lib = lib
-        # Adam in one pass where the library fuses bit-identically (CuPy); None: the generic order.
-        self.fused_adam = fused_adam(lib)
         self.state_is_own = False  # set by the step before each rule
+        self.one_pass_adam = {}  # (shape, dtype) -> backend.fused_adam's kernel or None
         self.fresh_arrays = []
         self._scratch = None
 
@@ -272,6 +271,7 @@ def fused_step(optimizer: Optimizer) -> Callable:
     # that bookkeeping would be a tenth of it.
     kernel = optimizer.kernel
     stateless = isinstance(kernel, _SGDKernel) and kernel.momentum == 0
+    is_adam = isinstance(kernel, _AdamKernel)
 
     def step(grad, state, theta):
         # The library is looked up once per array type (a step of a small network is a
@@ -289,6 +289,14 @@ def fused_step(optimizer: Optimizer) -> Callable:
             new = lib.multiply(grad, optimizer.coefficients(state.count)[0], out=lib.empty_like(theta))
             return lib.add(new, theta, out=new), SGDState(state.count + 1, None)
         ops.state_is_own, ops.fresh_arrays = state is last[0], []
+        one_pass = adam_in_one_pass(ops, theta) if is_adam else None
+        if one_pass is not None:
+            # The same update, the same bits, in one pass (bpnet_xp.backend.fused_adam).
+            mu, nu = ops.state_buffer(state.mu), ops.state_buffer(state.nu)
+            theta = one_pass(grad, state.mu, state.nu, theta, mu, nu, ops.lib.empty_like(theta),
+                             kernel.beta1, kernel.beta2, *optimizer.coefficients(state.count))
+            last[0] = state = AdamState(state.count + 1, mu, nu)
+            return theta, state
         updates, state = optimizer.rule(ops, grad, state)
         # updates + theta (the same bits as theta + updates), into updates when it is
         # this step's new vector, else into a new one.
@@ -302,6 +310,38 @@ def fused_step(optimizer: Optimizer) -> Callable:
 
 # ---------------------------------------------------------------------------------------
 # The optimizers.
+
+
+def adam_in_one_pass(ops, theta) -> Callable | None:
+    """The one-pass Adam of :func:`bpnet_xp.backend.fused_adam` for ``theta``, or None.
+
+    Looked up once per vector size and dtype and kept by ``ops`` (the in-place operations
+    of one :func:`fused_step`); float32 and float64 C-contiguous vectors only, where the
+    one-pass kernels are compiled and tested.
+
+    Parameters
+    ----------
+    ops : object
+        The in-place operations of a :func:`fused_step` (their ``lib`` and cache).
+    theta : array, shape (n,)
+
+    Returns
+    -------
+    callable or None
+        ``adam(grad, mu, nu, theta, mu_out, nu_out, theta_out, beta1, beta2,
+        negative_alpha, eps_hat) -> theta_out``.
+    """
+    key = (theta.shape, theta.dtype)
+    cache = ops.one_pass_adam
+    if key not in cache:
+        usable = str(theta.dtype) in ("float32", "float64") and _is_contiguous(theta)
+        cache[key] = fused_adam(ops.lib, theta.shape[0]) if usable else None
+    return cache[key]
+
+
+def _is_contiguous(x) -> bool:
+    flags = getattr(x, "flags", None)  # NumPy and CuPy; torch tensors say is_contiguous()
+    return bool(flags.c_contiguous) if flags is not None else bool(x.is_contiguous())
 
 
 def _as_schedule(learning_rate: Any) -> Callable[[int], float]:
@@ -466,12 +506,6 @@ class _AdamKernel(NamedTuple):
         beta1, beta2 = self.beta1, self.beta2
         negative_alpha, eps_hat = scalars
         mu, nu, tmp = ops.state_buffer(state.mu), ops.state_buffer(state.nu), ops.scratch(grad)
-        fused = getattr(ops, "fused_adam", None)
-        if fused is not None:
-            # The same update, the same bits, in one pass (bpnet_xp.backend.fused_adam).
-            updates = ops.fresh(grad)
-            fused(grad, state.mu, state.nu, mu, nu, tmp, updates, beta1, beta2, negative_alpha, eps_hat)
-            return updates, AdamState(state.count + 1, mu, nu)
         mu = ops.add(ops.multiply(state.mu, beta1, into=mu), ops.multiply(grad, 1 - beta1, into=tmp), into=mu)
         square = ops.multiply(ops.multiply(grad, grad, into=tmp), 1 - beta2, into=tmp)
         nu = ops.add(ops.multiply(state.nu, beta2, into=nu), square, into=nu)

@@ -484,9 +484,11 @@ class _BaseBP(BaseEstimator):
             )
         m, n = X.shape
         if m < 1:
-            raise ValueError(f"Found array with {m} sample(s) (shape={tuple(X.shape)}) while a minimum of 1 is required by {name}.")
+            raise ValueError(f"Found array with {m} sample(s) (shape={tuple(X.shape)}) "
+                             f"while a minimum of 1 is required by {name}.")
         if n < 1:
-            raise ValueError(f"Found array with {n} feature(s) (shape={tuple(X.shape)}) while a minimum of 1 is required by {name}.")
+            raise ValueError(f"Found array with {n} feature(s) (shape={tuple(X.shape)}) "
+                             f"while a minimum of 1 is required by {name}.")
         if xp.isdtype(X.dtype, "complex floating"):
             raise ValueError("Complex data not supported")
         if not xp.isdtype(X.dtype, "real floating"):
@@ -515,7 +517,8 @@ class _BaseBP(BaseEstimator):
                 X = X.tocsr()  # rows are taken (hold-out, batches): CSR slices them without a copy of the rest
         else:
             if y is None:
-                raise ValueError(f"This {type(self).__name__} estimator requires y to be passed, but the target y is None.")
+                raise ValueError(f"This {type(self).__name__} estimator requires y to be passed, "
+                                 "but the target y is None.")
             X = self._check_native_X(X, native, reset)
             y = check_array(_to_host(y), ensure_2d=False, dtype="numeric" if self._regression else None,
                             input_name="y")

@@ -30,7 +30,7 @@ exclude_patterns = ["_build", "notebook.ipynb", "images/README*"]
 # autodoc: members in source order; optional libraries mocked, so the reference builds
 # without torch, jax, dask or cupy installed.
 autodoc_member_order = "bysource"
-autodoc_mock_imports = ["torch", "jax", "cupy", "dask", "distributed", "tqdm"]
+autodoc_mock_imports = ["torch", "jax", "cupy", "dask", "distributed", "tqdm", "numba"]
 autodoc_typehints = "none"  # the numpydoc sections already give the types and shapes
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False

@@ -7,6 +7,7 @@ compared with the optimizer running on each backend.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
@@ -401,7 +402,7 @@ def test_cupy_fused_adam_kernel_is_bit_identical_to_the_generic_update():
         pytest.skip(str(exc))
     import cupy
 
-    assert fused_adam(cupy) is not None
+    assert fused_adam(cupy, 10_000) is not None
     rng = np.random.default_rng(0)
     for dtype in ("float32", "float64"):
         optimizer = opt.adam(0.01)
@@ -417,10 +418,97 @@ def test_cupy_fused_adam_kernel_is_bit_identical_to_the_generic_update():
                 np.testing.assert_array_equal(to_numpy(fused), to_numpy(ref))
 
 
-def test_fused_adam_is_offered_only_where_it_is_bit_identical():
-    # NumPy has no fusion without an extra library; PyTorch's one-pass forms round differently.
-    from bpnet_xp.backend import fused_adam
+def test_fused_adam_is_offered_only_where_it_is_bit_identical(monkeypatch):
+    # PyTorch's one-pass forms round differently: never.  NumPy: only through Numba, only
+    # for vectors of NUMBA_MIN_PARAMETERS or more, and not with BPNET_XP_NUMBA=0.
+    from bpnet_xp import backend as be
 
-    assert fused_adam(np) is None
+    big = be.NUMBA_MIN_PARAMETERS
+    assert be.fused_adam(np, big - 1) is None
+    has_numba = importlib.util.find_spec("numba") is not None
+    assert (be.fused_adam(np, big) is not None) == has_numba
+    monkeypatch.setenv("BPNET_XP_NUMBA", "0")
+    assert be.fused_adam(np, big) is None
     torch = pytest.importorskip("torch")
-    assert fused_adam(torch) is None
+    assert be.fused_adam(torch, big) is None
+
+
+def _adam_runs(dtype, n, steps, seed=0):
+    """(fused step's theta/mu/nu, pure update's) after ``steps`` Adam steps on NumPy."""
+    rng = np.random.default_rng(seed)
+    optimizer = opt.adam(0.01)
+    step = opt.fused_step(optimizer)
+    theta_ref = theta = rng.standard_normal(n).astype(dtype)
+    state_ref = state = optimizer.init(theta)
+    for _ in range(steps):
+        # Gradients of mixed scales, zeros and signs: the moments' two terms then cancel
+        # in places, where a contracted multiply-add would show.
+        g = (rng.standard_normal(n) * 10.0 ** rng.integers(-6, 3, n)).astype(dtype)
+        g[:: 97] = 0
+        updates, state_ref = optimizer.update(g, state_ref, theta_ref)
+        theta_ref = opt.apply_updates(theta_ref, updates)
+        theta, state = step(g, state, theta)
+    return (theta, state.mu, state.nu), (theta_ref, state_ref.mu, state_ref.nu)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numba_adam_step_is_bit_identical_to_the_generic_update(dtype):
+    """The one-pass Numba loop (bpnet_xp.numba_kernels) against the pure update's
+    separate NumPy ufuncs, bit for bit, over several steps whose buffers it reuses."""
+    pytest.importorskip("numba")
+    from bpnet_xp import backend as be
+
+    n = be.NUMBA_MIN_PARAMETERS + 1001  # above the threshold, not a multiple of the SIMD width
+    assert be.fused_adam(np, n) is not None
+    fused, reference = _adam_runs(dtype, n, steps=4)
+    for mine, ref in zip(fused, reference):
+        assert mine.dtype == ref.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(mine.view(f"u{mine.itemsize}"), ref.view(f"u{ref.itemsize}"))
+
+
+def test_numba_adam_step_is_taken_and_leaves_its_inputs_alone(monkeypatch):
+    """The fused step calls the Numba loop for a big vector (spied), writes neither theta
+    nor a state it did not return, and a new step after it starts in fresh buffers."""
+    pytest.importorskip("numba")
+    from bpnet_xp import numba_kernels
+
+    calls = []
+    real = numba_kernels.adam_step
+    monkeypatch.setattr(numba_kernels, "adam_step", lambda *a: calls.append(1) or real(*a))
+    n = 20_000
+    rng = np.random.default_rng(1)
+    optimizer = opt.adam(0.1)
+    theta = rng.standard_normal(n)
+    theta_copy, g = theta.copy(), rng.standard_normal(n)
+    new_theta, earlier = opt.fused_step(optimizer)(g, optimizer.init(theta), theta)
+    kept = [earlier.mu.copy(), earlier.nu.copy()]
+    step = opt.fused_step(optimizer)
+    state = earlier
+    for _ in range(3):
+        new_theta, state = step(g, state, new_theta)
+    assert len(calls) == 4
+    np.testing.assert_array_equal(theta, theta_copy)
+    np.testing.assert_array_equal(earlier.mu, kept[0])
+    np.testing.assert_array_equal(earlier.nu, kept[1])
+
+
+def test_fit_with_numba_adam_equals_fit_without_it(monkeypatch):
+    """A whole fit (Adam, mini-batches, 19 210 parameters) with the Numba loop and with
+    the generic passes (BPNET_XP_NUMBA=0): the same parameters, bit for bit."""
+    pytest.importorskip("numba")
+    import bpnet_xp as bp
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((300, 64)), rng.integers(0, 10, 300)
+
+    def fit():
+        net = bp.MLP([64, 256, 10], activation="relu", output="softmax", backend="numpy",
+                     loss="softmax_cross_entropy", dtype="float32", seed=3)
+        net.fit(X, y, optimizer="adam", epochs=3, batch_size=32, learning_rate=1e-3)
+        return np.asarray(net.theta)
+
+    with_numba = fit()
+    monkeypatch.setenv("BPNET_XP_NUMBA", "0")
+    without = fit()
+    assert with_numba.size >= 1 << 14
+    np.testing.assert_array_equal(with_numba.view(np.uint32), without.view(np.uint32))

@@ -452,6 +452,15 @@ def test_lbfgs_with_memory_one_still_converges(backend):
         (dict(c1=0.5, c2=0.4), "Wolfe"),
         (dict(c1=0.0), "Wolfe"),
         (dict(max_evaluations=0), "max_evaluations"),
+        # Not numbers at all: named, not Python's own int()/float() message.
+        (dict(max_iter="a"), "max_iter must be an integer, got 'a'"),
+        (dict(max_iter=None), "max_iter must be an integer, got None"),
+        (dict(max_iter=math.inf), "max_iter must be an integer"),
+        (dict(memory="x"), "memory must be an integer"),
+        (dict(max_evaluations="3"), "max_evaluations must be a positive integer"),
+        (dict(max_evaluations=2.5), "max_evaluations must be a positive integer"),
+        (dict(c1="a"), "c1 must be a finite number"),
+        (dict(c2=math.nan), "c2 must be a finite number"),
     ],
 )
 def test_bad_options_raise_value_error(kwargs, match):

@@ -94,7 +94,8 @@ def file_kind(path) -> str | None:
     -------
     str or None
         ``"model"`` (a .npz archive holding ``theta``: a bpnet_xp model), ``"npz"`` (another
-        .npz/zip archive), ``"archive"`` (one that cannot be opened: truncated?), ``"npy"`` (a single NumPy array), ``"binary"`` (NUL bytes or
+        .npz/zip archive), ``"archive"`` (one that cannot be opened: truncated?), ``"npy"``
+        (a single NumPy array), ``"binary"`` (NUL bytes or
         not UTF-8), ``"text"``; None when the file cannot be read (the loader then reports
         the missing file in its own words).
     """

@@ -9,6 +9,7 @@ decision needs them.  The choices (first trial steps, restarts) are explained in
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Callable, NamedTuple
 
 from array_api_compat import array_namespace
@@ -97,25 +98,34 @@ def _strategy(method: Any) -> DirectionStrategy:
     return DIRECTIONS[method]
 
 
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_whole_number(value) -> bool:
+    # 10 and 10.0 (and NumPy's integers and floats) count; "10", None, True and 2.5 do not.
+    return _is_real(value) and math.isfinite(value) and int(value) == value
+
+
 def _check_options(theta0, max_iter, gtol, ftol, memory, c1, c2, max_evaluations) -> _Options:
     if getattr(theta0, "ndim", None) != 1:
         raise ValueError(
             f"theta0 must be a 1-D array (the flat parameter vector), got shape {getattr(theta0, 'shape', None)}"
         )
     for name, value in (("max_iter", max_iter), ("memory", memory)):
-        if isinstance(value, bool) or not isinstance(value, int) and int(value) != value:
+        if not _is_whole_number(value):
             raise ValueError(f"{name} must be an integer, got {plain(value)!r}")
     if max_iter < 0:
-        raise ValueError(f"max_iter must be >= 0, got {max_iter}")
+        raise ValueError(f"max_iter must be >= 0, got {plain(max_iter)}")
     if memory < 1:
-        raise ValueError(f"memory must be >= 1, got {memory}")
-    if max_evaluations is not None and (isinstance(max_evaluations, bool) or int(max_evaluations) < 1):
+        raise ValueError(f"memory must be >= 1, got {plain(memory)}")
+    if max_evaluations is not None and not (_is_whole_number(max_evaluations) and max_evaluations >= 1):
         raise ValueError(f"max_evaluations must be a positive integer or None, got {plain(max_evaluations)!r}")
-    for name, value in (("gtol", gtol), ("ftol", ftol)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+    for name, value in (("gtol", gtol), ("ftol", ftol), ("c1", c1), ("c2", c2)):
+        if not (_is_real(value) and math.isfinite(value) and value >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {plain(value)!r}")
     if not (0 < c1 < c2 < 1):
-        raise ValueError(f"the Wolfe constants must satisfy 0 < c1 < c2 < 1, got c1={c1}, c2={c2}")
+        raise ValueError(f"the Wolfe constants must satisfy 0 < c1 < c2 < 1, got c1={plain(c1)}, c2={plain(c2)}")
     xp = array_namespace(theta0)
     try:
         eps = float(xp.finfo(theta0.dtype).eps)
@@ -261,8 +271,9 @@ def minimize(
         wrong shape, or invalid options.
     """
     strategy = _strategy(method)
-    c1, c2 = float(c1), float(strategy.c2 if c2 is None else c2)
+    c2 = strategy.c2 if c2 is None else c2
     options = _check_options(theta0, max_iter, gtol, ftol, memory, c1, c2, max_evaluations)
+    c1, c2 = float(c1), float(c2)
     xp = array_namespace(theta0)
     counter = _Counter(fun, None if max_evaluations is None else int(max_evaluations))
     loss, grad = counter(theta0)

@@ -439,7 +439,8 @@ def _cpu_model() -> str:
 _DISTRIBUTIONS = {"scipy": ("scipy",), "sklearn": ("scikit-learn",), "torch": ("torch",),
                   "jax": ("jax",), "jaxlib": ("jaxlib",), "dask": ("dask",),
                   "cupy": ("cupy-cuda12x", "cupy-cuda11x", "cupy"), "array_api_strict": ("array-api-strict",),
-                  "array_api_compat": ("array-api-compat",), "threadpoolctl": ("threadpoolctl",)}
+                  "array_api_compat": ("array-api-compat",), "threadpoolctl": ("threadpoolctl",),
+                  "numba": ("numba",)}
 
 
 def _versions() -> dict:

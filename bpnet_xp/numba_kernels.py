@@ -1,0 +1,90 @@
+"""Adam's step on NumPy arrays in one pass (Numba), the optional fused path of
+:func:`bpnet_xp.backend.fused_adam`.
+
+NumPy runs the generic Adam rule of :mod:`bpnet_xp.optimizers` as eleven ufunc passes
+plus the add to theta, each one reading and writing the whole parameter vector; on
+1.86 M float32 parameters that is about 4 ms of a 784-1024-1024-10 step, against
+PyTorch's fused Adam at about 0.5 ms.  Here the same operations, in the same order and
+each rounded on its own (no ``fastmath``: LLVM then neither contracts a multiply and an
+add into one rounding nor reorders), run in one loop over the elements, vectorised by
+LLVM: the same bits as the generic path, in one pass.  The loop runs on the calling
+thread: a second pool of threads beside the BLAS library's would fight it for the cores
+between the matrix products (on 2 cores, measured: two Numba threads made a W1 step
+slower than the generic passes, one made it faster).
+
+Importing this module imports Numba (``pip install bpnet_xp[numba]``); nothing in the
+package imports it unless Numba is installed and :func:`bpnet_xp.backend.fused_adam`
+asks for it.  The compiled loops are cached on disk (``cache=True``), so a new process
+loads them instead of compiling them again.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["adam_step"]
+
+
+# error_model="numpy": a division by zero gives inf/nan as in NumPy instead of raising,
+# and without that per-element check LLVM vectorises the loop (measured: 1.4 ms against
+# 4.3 ms on 1.86 M float32 elements).
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _adam_loop(g, mu, nu, theta, mu_out, nu_out, theta_out, b1, c1, b2, c2, na, eh):  # pragma: no cover
+    # Numba compiles this body; coverage cannot see it run.  Every name is a scalar of
+    # the arrays' dtype, so every operation rounds to that dtype, as NumPy's ufuncs do.
+    for i in range(g.shape[0]):
+        x = g[i]
+        m = mu[i] * b1 + x * c1
+        v = nu[i] * b2 + (x * x) * c2
+        mu_out[i] = m
+        nu_out[i] = v
+        theta_out[i] = (m * na) / (np.sqrt(v) + eh) + theta[i]
+
+
+def adam_step(grad, mu, nu, theta, mu_out, nu_out, theta_out, beta1, beta2, negative_alpha, eps_hat):
+    """One Adam step in one pass: the new moments and the new theta.
+
+    Writes ``mu_out = b1 mu + (1 - b1) g``, ``nu_out = b2 nu + (1 - b2) g^2`` and
+    ``theta_out = (mu_out negative_alpha) / (sqrt(nu_out) + eps_hat) + theta``, each
+    operation in that order and rounded to the arrays' dtype, as the generic rule of
+    :mod:`bpnet_xp.optimizers` does with NumPy's ufuncs (the tests compare the two bit
+    for bit).  ``mu_out`` may be ``mu`` and ``nu_out`` ``nu`` (each element is read
+    before it is written); ``theta_out`` must be a vector of its own.
+
+    Parameters
+    ----------
+    grad : numpy.ndarray, shape (n,)
+        The flat gradient, float32 or float64, C-contiguous.
+    mu : numpy.ndarray, shape (n,)
+        The first moment before the step.
+    nu : numpy.ndarray, shape (n,)
+        The second moment before the step.
+    theta : numpy.ndarray, shape (n,)
+        The parameters before the step (not written).
+    mu_out : numpy.ndarray, shape (n,)
+        Where the new first moment is written.
+    nu_out : numpy.ndarray, shape (n,)
+        Where the new second moment is written.
+    theta_out : numpy.ndarray, shape (n,)
+        Where the new parameters are written.
+    beta1 : float
+        The first moment's decay.
+    beta2 : float
+        The second moment's decay.
+    negative_alpha : float
+        Minus the bias-corrected step size (:attr:`bpnet_xp.optimizers.Optimizer.coefficients`).
+    eps_hat : float
+        The bias-corrected epsilon.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        ``theta_out``.
+    """
+    scalar = grad.dtype.type
+    # 1 - beta is computed in Python's float64 and then rounded, as NumPy rounds the
+    # Python float the generic rule multiplies by.
+    _adam_loop(grad, mu, nu, theta, mu_out, nu_out, theta_out, scalar(beta1), scalar(1 - beta1),
+               scalar(beta2), scalar(1 - beta2), scalar(negative_alpha), scalar(eps_hat))
+    return theta_out
