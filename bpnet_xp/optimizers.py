@@ -281,7 +281,9 @@ def fused_step(optimizer: Optimizer) -> Callable:
         if ops is None:
             lib = inplace_namespace(theta)
             ops = in_place[kind] = False if lib is None else _InPlace(lib)
-        if ops is False:
+        # A gradient of another dtype than theta: the pure rule, whose promotions the
+        # in-place buffers (theta's dtype) would round away.
+        if ops is False or grad.dtype != theta.dtype:
             updates, state = optimizer.update(grad, state, theta)
             return apply_updates(theta, updates), state
         if stateless:
@@ -290,6 +292,8 @@ def fused_step(optimizer: Optimizer) -> Callable:
             return lib.add(new, theta, out=new), SGDState(state.count + 1, None)
         ops.state_is_own, ops.fresh_arrays = state is last[0], []
         one_pass = adam_in_one_pass(ops, theta) if is_adam else None
+        if one_pass is not None and not _alike(theta, grad, state.mu, state.nu):
+            one_pass = None  # mixed dtypes or shapes: the generic rule's promotions apply
         if one_pass is not None:
             # The same update, the same bits, in one pass (bpnet_xp.backend.fused_adam).
             mu, nu = ops.state_buffer(state.mu), ops.state_buffer(state.nu)
@@ -337,6 +341,10 @@ def adam_in_one_pass(ops, theta) -> Callable | None:
         usable = str(theta.dtype) in ("float32", "float64") and _is_contiguous(theta)
         cache[key] = fused_adam(ops.lib, theta.shape[0]) if usable else None
     return cache[key]
+
+
+def _alike(theta, *others) -> bool:
+    return all(x.dtype == theta.dtype and x.shape == theta.shape for x in others)
 
 
 def _is_contiguous(x) -> bool:

@@ -512,3 +512,22 @@ def test_fit_with_numba_adam_equals_fit_without_it(monkeypatch):
     without = fit()
     assert with_numba.size >= 1 << 14
     np.testing.assert_array_equal(with_numba.view(np.uint32), without.view(np.uint32))
+
+
+@pytest.mark.parametrize("make", [lambda: opt.adam(0.01), lambda: opt.sgd(0.1), lambda: opt.sgd(0.1, momentum=0.9)],
+                         ids=["adam", "sgd", "sgd-momentum"])
+@pytest.mark.parametrize("n", [50, 20_000], ids=["small", "numba-sized"])
+def test_fused_step_with_a_gradient_of_another_dtype_follows_the_pure_rule(n, make):
+    """A float64 gradient for float32 parameters: the in-place buffers (theta's dtype)
+    would round the promoted result; the step equals the pure update instead."""
+    rng = np.random.default_rng(2)
+    optimizer = make()
+    theta, g = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n)
+    fused, state = opt.fused_step(optimizer)(g, optimizer.init(theta), theta)
+    updates, ref_state = optimizer.update(g, optimizer.init(theta), theta)
+    reference = opt.apply_updates(theta, updates)
+    assert fused.dtype == reference.dtype
+    np.testing.assert_array_equal(fused, reference)
+    for mine, ref in zip(state[1:], ref_state[1:]):
+        if ref is not None:
+            np.testing.assert_array_equal(mine, ref)
