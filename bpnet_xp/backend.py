@@ -45,7 +45,7 @@ __all__ = [
 BACKEND_NAMES = ("numpy", "array_api_strict", "torch", "jax", "cupy", "dask")
 
 
-#: (function, static_argnums) -> its jax.jit wrapper (see :meth:`Backend.compile`).
+#: (function, static_argnums, donate_argnums) -> its jax.jit wrapper (see :meth:`Backend.compile`).
 _COMPILED: dict = {}
 
 
@@ -222,7 +222,7 @@ class Backend:
             )
         return getattr(self.xp, dtype)
 
-    def compile(self, fn, static_argnums=()):
+    def compile(self, fn, static_argnums=(), donate_argnums=()):
         """``fn`` compiled where that pays on this backend (``jax.jit`` on JAX), else ``fn``.
 
         The generic function stays the reference: the compiled one is the same code
@@ -232,25 +232,33 @@ class Backend:
         ----------
         fn : callable
             The function to compile; on JAX its wrapper is cached per
-            ``(fn, static_argnums)``, so pass the same function object each time.
+            ``(fn, static_argnums, donate_argnums)``, so pass the same function object
+            each time.
         static_argnums : tuple of int, optional
             Positions of arguments that are compile-time constants (passed to
             ``jax.jit``; ignored where nothing is compiled).
+        donate_argnums : tuple of int, optional
+            Positions of arguments whose arrays the caller gives up: XLA may write the
+            results into their buffers (JAX's CPU and GPU do), and they are deleted by
+            the call.  Only for arrays nothing else refers to; ignored where nothing is
+            compiled (the generic function never writes into its arguments).
 
         Returns
         -------
         callable
-            ``jax.jit(fn, static_argnums=...)`` on JAX, ``fn`` itself elsewhere.
+            ``jax.jit(fn, static_argnums=..., donate_argnums=...)`` on JAX, ``fn`` itself
+            elsewhere.
         """
         if self.compiles:
-            key = (fn, tuple(static_argnums))
+            key = (fn, tuple(static_argnums), tuple(donate_argnums))
             compiled = _COMPILED.get(key)
             if compiled is None:
                 import jax
 
                 # One jit wrapper per function: its trace cache then serves every fit
                 # (a new wrapper per fit would trace and compile again each time).
-                compiled = _COMPILED[key] = jax.jit(fn, static_argnums=static_argnums)
+                compiled = _COMPILED[key] = jax.jit(fn, static_argnums=static_argnums,
+                                                    donate_argnums=donate_argnums)
             return compiled
         return fn
 
@@ -258,29 +266,29 @@ class Backend:
         """Whether a compiled loop over a whole epoch (:meth:`scan` inside :meth:`compile`)
         is expected to beat one compiled step per batch, for a network of ``n_parameters``.
 
-        JAX off the CPU (GPU/TPU): yes, expected (each call's dispatch is what the loop
-        saves; not measured here: this project's machine has no GPU).  JAX on the CPU: no.
-        Measured on the project's 2-core machine, W1 (784-256-128-10, batch 128, 3 epochs,
-        8 fits in one process): the scanned epoch took 0.09 to 2.0 s, erratically, fit
-        after fit (XLA's CPU loop), against a steady 0.15-0.22 s for one compiled step per
-        batch and 0.15 s for a natively jitted step; at 784-1024-1024-10 the scan was
-        2.5-4x slower.  Elsewhere (no compilation): no.
+        JAX: yes, on every device (each call's dispatch and the per-step work on the host
+        are what the loop saves; off the CPU not measured here: this project's machine
+        has no GPU).  Measured on the project's 2-core CPU, fits alternating in one
+        process, the epoch's steps on per-layer pieces
+        (:func:`bpnet_xp.sources.split_pieces`): W1 784-256-128-10, batch 128, the scan
+        0.17-0.20 s per epoch, steady over 7 fits, against 0.23-0.26 s one step per batch
+        (0.71x); batch 512 0.91x; 784-1024-1024-10 0.95x; 64-25-10 on 1797 rows 0.18x
+        (batch 1) and 0.58x (batch 32).  (On the flat theta, before the pieces, the
+        scanned epoch was erratic, 0.09-2.0 s fit after fit, and 2.5-4x slower at
+        784-1024-1024-10.)  Elsewhere (no compilation): no.
 
         Parameters
         ----------
         n_parameters : int
             Length of the flat parameter vector ``theta`` of the network (kept for a
-            size rule; the CPU rule above does not depend on it).
+            size rule; the rule above does not depend on it).
 
         Returns
         -------
         bool
-            True on a compiling backend (JAX) off the CPU; False on its CPU and on every
-            other backend.
+            True on a compiling backend (JAX); False on every other backend.
         """
-        if not self.compiles:
-            return False
-        return getattr(self.device, "platform", "cpu") != "cpu"
+        return self.compiles
 
     def scan(self, f: Callable, carry: Any, xs: tuple) -> tuple:
         """:func:`scan` (``jax.lax.scan`` on JAX arrays, a Python loop elsewhere).

@@ -25,7 +25,8 @@ from . import backend as _backend
 from .activations import Activation
 from .losses import Loss, output_delta
 
-__all__ = ["NetworkSpec", "column", "unpack", "forward", "data_loss_and_grad", "loss_and_grad", "loss_value"]
+__all__ = ["NetworkSpec", "column", "unpack", "forward", "data_loss_and_grad", "layer_loss_and_grad",
+           "penalty_and_grad", "layer_penalty_and_grad", "loss_and_grad", "loss_value"]
 
 class NetworkSpec(NamedTuple):
     """The static structure of a network: everything but the parameter values.
@@ -216,7 +217,51 @@ def data_loss_and_grad(spec: NetworkSpec, theta, X, Y, weight=None, scale=None, 
     grad_sum : array, shape (n_parameters,)
     """
     xp = array_namespace(theta, X, Y)
-    layers = unpack(spec, theta)
+    lib = None if out is None else _backend.inplace_namespace(out)
+    if lib is not None and tuple(out.shape) != (spec.n_parameters,):
+        raise ValueError(f"out must have shape ({spec.n_parameters},), got {tuple(out.shape)}")
+    targets = None if lib is None else unpack(spec, out)  # (dW, db) views of the buffer
+    loss_sum, grads = layer_loss_and_grad(spec, unpack(spec, theta), X, Y, weight, scale, targets=targets, xp=xp)
+    if targets is not None:
+        return loss_sum, out
+    return loss_sum, xp.concat([part for dW, db in grads for part in (xp.reshape(dW, (-1,)), db)])
+
+
+def layer_loss_and_grad(spec: NetworkSpec, layers, X, Y, weight=None, scale=None, *, targets=None, xp=None):
+    """:func:`data_loss_and_grad` on per-layer parameters, the gradient per layer too.
+
+    What the flat form is built on, and what a compiled training epoch calls directly
+    (:func:`bpnet_xp.sources.whole_step`): with each layer's ``W`` an array of its own,
+    the matmuls read it in place and each layer's gradient stays its own array, where a
+    flat ``theta`` costs, under XLA, a copy of every ``W`` sliced out of it and a copy
+    of the gradient concatenated into one vector, at every step.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+    layers : sequence of (array, array)
+        ``(W, b)`` per layer, of shapes ((n_in, n_out), (n_out,)) (:func:`unpack`).
+    X : array, shape (m, n_inputs)
+    Y : array, shape (m, n_outputs)
+        Targets, already one-hot for classification.
+    weight : array, shape (m,) or (m, 1), optional
+        Per-sample weights, as in :func:`data_loss_and_grad`.
+    scale : float or 0-d array, optional
+        As in :func:`data_loss_and_grad`.
+    targets : list of (array, array), optional
+        ``(dW, db)`` per layer to write the gradient into, on a library that writes in
+        place (:func:`bpnet_xp.backend.inplace_namespace`); None: new arrays.
+    xp : namespace, optional
+        The array namespace of ``X`` (looked up when absent).
+
+    Returns
+    -------
+    loss_sum : 0-d array
+    grads : list of (array, array)
+        ``(dW, db)`` per layer, first to last, shaped like ``layers`` (``targets``
+        itself when given).
+    """
+    xp = array_namespace(X, Y) if xp is None else xp
     Z, A, inputs = _forward(spec, layers, X, keep=True)
     w = None if weight is None else column(weight)
     loss_sum = spec.loss.value(Z, A, Y) if w is None else spec.loss.value(Z, A, Y, w)
@@ -230,29 +275,22 @@ def data_loss_and_grad(spec: NetworkSpec, theta, X, Y, weight=None, scale=None, 
         # The same linearity: scaling D scales every gradient entry.
         D = D * scale
         loss_sum = loss_sum * scale
-    lib = None if out is None else _backend.inplace_namespace(out)
-    if lib is not None and tuple(out.shape) != (spec.n_parameters,):
-        raise ValueError(f"out must have shape ({spec.n_parameters},), got {tuple(out.shape)}")
-    targets = None if lib is None else unpack(spec, out)  # (dW, db) views of the buffer
-    grads = []
+    lib = None if targets is None else _backend.inplace_namespace(targets[0][0])
+    grads = [None] * len(layers)
     for layer in range(len(layers) - 1, -1, -1):
         W, _ = layers[layer]
         A_in = inputs[layer]
         # A_in.T @ D: matmul reads the transposed operand through strides; no copy is made.
         if targets is None:
-            grads.append(xp.sum(D, axis=0))
-            grads.append(xp.reshape(A_in.T @ D, (-1,)))
+            grads[layer] = (A_in.T @ D, xp.sum(D, axis=0))
         else:
-            dW, db = targets[layer]
+            dW, db = grads[layer] = targets[layer]
             lib.matmul(A_in.T, D, out=dW)
             lib.sum(D, axis=0, out=db)
         if layer > 0:
             D = D @ W.T
             D *= spec.activation.derivative(A_in)  # in place into the fresh product (see _affine)
-    if targets is not None:
-        return loss_sum, out
-    grads.reverse()  # [dW1, db1, dW2, db2, ...], the layout of theta
-    return loss_sum, xp.concat(grads)
+    return loss_sum, grads
 
 
 def penalty_and_grad(spec: NetworkSpec, theta, m):
@@ -278,12 +316,42 @@ def penalty_and_grad(spec: NetworkSpec, theta, m):
         Its gradient, laid out like ``theta``: ``(l2/m) W`` at the weights, 0 at the biases.
     """
     xp = array_namespace(theta)
+    layers = unpack(spec, theta)
+    penalty, weight_grads = layer_penalty_and_grad(spec, layers, m, xp=xp)
+    parts = []
+    for dW, (_, b) in zip(weight_grads, layers):
+        parts += [xp.reshape(dW, (-1,)), xp.zeros_like(b)]
+    return penalty, xp.concat(parts)
+
+
+def layer_penalty_and_grad(spec: NetworkSpec, layers, m, *, xp=None):
+    """:func:`penalty_and_grad` on per-layer parameters: the penalty and each ``W``'s gradient.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The structure; ``spec.l2`` is the penalty's strength.
+    layers : sequence of (array, array)
+        ``(W, b)`` per layer (:func:`unpack`).
+    m : int, float or 0-d array
+        The number of samples, or the sum of the sample weights with weights.
+    xp : namespace, optional
+        The array namespace of the parameters (looked up when absent).
+
+    Returns
+    -------
+    penalty : 0-d array
+        ``(l2 / (2m)) * sum(W**2)`` over all layers' weights.
+    weight_grads : list of arrays
+        ``(l2/m) W`` per layer, shape (n_in, n_out); the biases' gradient is 0 (not given).
+    """
+    xp = array_namespace(layers[0][0]) if xp is None else xp
     scale = spec.l2 / m
-    total, parts = 0.0, []
-    for W, b in unpack(spec, theta):
+    total, grads = 0.0, []
+    for W, _ in layers:
         total = total + xp.sum(W * W)
-        parts += [scale * xp.reshape(W, (-1,)), xp.zeros_like(b)]
-    return 0.5 * scale * total, xp.concat(parts)
+        grads.append(scale * W)
+    return 0.5 * scale * total, grads
 
 
 def finish(spec: NetworkSpec, theta, loss_sum, grad_sum, m):

@@ -77,13 +77,54 @@ def test_jax_compiled_epoch_is_not_traced_again_by_an_equal_fit(monkeypatch):
     """A second fit with equal hyperparameters and data shapes (another network, another
     seed) reuses the compiled epoch: jax.jit's cache does not grow."""
     jax_backend = _jax()
-    from bpnet_xp.sources import MemorySource, scanned_steps, whole_step
+    from bpnet_xp.sources import MemorySource, join_pieces, scanned_steps, split_pieces, whole_step
 
     monkeypatch.setattr(MemorySource, "scan_epoch", True)  # the scan too, on any device
 
     _fit(jax_backend, "float32", 16, True, seed=1)
-    compiled = [jax_backend.compile(fn, static_argnums=(0, 1, 2)) for fn in (scanned_steps, whole_step)]
+    compiled = [jax_backend.compile(scanned_steps, static_argnums=(0, 1, 2), donate_argnums=(3, 4)),
+                jax_backend.compile(whole_step, static_argnums=(0, 1, 2, 3), donate_argnums=(4, 5)),
+                jax_backend.compile(split_pieces, static_argnums=(0,)), jax_backend.compile(join_pieces)]
     sizes = [fn._cache_size() for fn in compiled]
     assert all(size >= 1 for size in sizes), "the epoch ran the compiled scan and step"
     _fit(jax_backend, "float32", 16, True, seed=2)
     assert [fn._cache_size() for fn in compiled] == sizes
+
+
+@pytest.mark.parametrize("scan", [True, False], ids=["scan", "step-by-step"])
+def test_jax_compiled_epoch_leaves_its_inputs_intact(scan, monkeypatch):
+    """The compiled epoch donates only the per-layer pieces it made itself: the theta and
+    optimizer state it is given (what training keeps for a rollback or as the best
+    parameters) are neither deleted nor changed, and an epoch run again from them gives
+    the same result; the pieces are the layers of theta (network.unpack), joined back
+    exactly."""
+    from bpnet_xp.history import History
+    from bpnet_xp.network import unpack
+    from bpnet_xp.optimizers import get_optimizer
+    from bpnet_xp.sources import MemorySource, join_pieces, split_pieces
+
+    jax_backend = _jax()
+    monkeypatch.setattr(MemorySource, "scan_epoch", scan)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((50, 5)), rng.integers(0, 3, 50)
+    net = bp.MLP([5, 7, 3], activation="tanh", output="softmax", l2=0.1, backend=jax_backend, seed=0)
+    Xd, Y = net.prepare(X, y)
+    theta = net.theta
+    pieces = split_pieces(net.spec, (theta,))[0]
+    layers = [part for layer in unpack(net.spec, theta) for part in layer]
+    assert all(np.array_equal(np.asarray(p), np.asarray(q)) for p, q in zip(pieces, layers))
+    np.testing.assert_array_equal(np.asarray(join_pieces((pieces,))[0]), np.asarray(theta))
+
+    optimizer = get_optimizer("adam", learning_rate=0.01)
+    state = optimizer.init(theta)
+    before = [np.asarray(a).copy() for a in (theta, state.mu, state.nu)]
+    source = MemorySource(net.spec, jax_backend, Xd, Y, None, 16, True)
+    run = source.compiled_epoch(optimizer)
+    first = run(theta, state, np.random.default_rng(1), History())
+    for array, copy in zip((theta, state.mu, state.nu), before):
+        assert not array.is_deleted()
+        np.testing.assert_array_equal(np.asarray(array), copy)
+    again = run(theta, state, np.random.default_rng(1), History())
+    np.testing.assert_array_equal(np.asarray(again[0]), np.asarray(first[0]))
+    np.testing.assert_array_equal(np.asarray(again[1].nu), np.asarray(first[1].nu))
+    assert again[2] == first[2] and again[1].count == first[1].count == 4
