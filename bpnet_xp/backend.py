@@ -576,8 +576,31 @@ def fused_adam(lib, n_parameters: int) -> Callable | None:
 
         return cupy_adam
     if lib is np and _numba_wanted(n_parameters):
-        return importlib.import_module("bpnet_xp.numba_kernels").adam_step
+        return _numba_adam()
     return None
+
+
+#: Why Numba could not be used in this process (set once, warned once), or None.
+_NUMBA_FAILED: list = []
+
+
+def _numba_adam() -> Callable | None:
+    """:func:`bpnet_xp.numba_kernels.adam_step`, or None (warned once per process) when
+    Numba is installed but cannot be imported or cannot compile the loop here, e.g. a
+    Numba release that refuses this NumPy version: then the generic passes run, which
+    give the same bits."""
+    if _NUMBA_FAILED:
+        return None
+    try:
+        return importlib.import_module("bpnet_xp.numba_kernels").adam_step
+    except Exception as exc:  # noqa: BLE001 - any failure of an optional accelerator falls back
+        _NUMBA_FAILED.append(exc)
+        import warnings
+
+        warnings.warn(f"numba is installed but bpnet_xp cannot use it ({type(exc).__name__}: {exc}); Adam on "
+                      "NumPy runs its generic passes (the same results, slower); set BPNET_XP_NUMBA=0 to "
+                      "skip this attempt", RuntimeWarning, stacklevel=2)
+        return None
 
 
 def native_sum(lib) -> Callable:

@@ -29,7 +29,17 @@ __all__ = ["adam_step"]
 # error_model="numpy": a division by zero gives inf/nan as in NumPy instead of raising,
 # and without that per-element check LLVM vectorises the loop (measured: 1.4 ms against
 # 4.3 ms on 1.86 M float32 elements).
-@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _compiled(function):
+    """``numba.njit`` with the on-disk cache where Numba finds a writable place for it;
+    without the cache (compiled once per process) where it finds none, as in a read-only
+    installation without a writable home directory, where ``cache=True`` raises."""
+    try:
+        return numba.njit(nogil=True, cache=True, error_model="numpy")(function)
+    except RuntimeError:
+        return numba.njit(nogil=True, error_model="numpy")(function)
+
+
+@_compiled
 def _adam_loop(g, mu, nu, theta, mu_out, nu_out, theta_out, b1, c1, b2, c2, na, eh):  # pragma: no cover
     # Numba compiles this body; coverage cannot see it run.  Every name is a scalar of
     # the arrays' dtype, so every operation rounds to that dtype, as NumPy's ufuncs do.
@@ -47,7 +57,7 @@ def _adam_loop(g, mu, nu, theta, mu_out, nu_out, theta_out, b1, c1, b2, c2, na, 
 # an input, and mu_out = mu fails that test, so every step after an epoch's first one
 # ran the scalar loop (measured in a 784-256-128-10 fit: 0.57 ms a step, slower than
 # NumPy's twelve passes at 0.40 ms; on one array per moment the test passes).
-@numba.njit(nogil=True, cache=True, error_model="numpy")
+@_compiled
 def _adam_loop_in_place(g, mu, nu, theta, theta_out, b1, c1, b2, c2, na, eh):  # pragma: no cover
     for i in range(g.shape[0]):
         x = g[i]

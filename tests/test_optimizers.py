@@ -531,3 +531,53 @@ def test_fused_step_with_a_gradient_of_another_dtype_follows_the_pure_rule(n, ma
     for mine, ref in zip(state[1:], ref_state[1:]):
         if ref is not None:
             np.testing.assert_array_equal(mine, ref)
+
+
+def test_numba_that_cannot_be_imported_falls_back_to_the_generic_passes_with_one_warning(monkeypatch):
+    """Numba installed but unusable (here: its module made unimportable, as a Numba that
+    refuses this NumPy raises ImportError): a RuntimeWarning naming the cause, once, and
+    the generic passes, whose results are the reference anyway."""
+    import sys
+
+    from bpnet_xp import backend as be
+
+    if importlib.util.find_spec("numba") is None:
+        pytest.skip("needs numba installed (the fallback is for an installed but unusable Numba)")
+    monkeypatch.setattr(be, "_NUMBA_FAILED", [])
+    monkeypatch.setitem(sys.modules, "bpnet_xp.numba_kernels", None)  # import -> ImportError
+    with pytest.warns(RuntimeWarning, match=r"numba is installed but bpnet_xp cannot use it \((ModuleNotFound|Import)Error"):
+        assert be.fused_adam(np, be.NUMBA_MIN_PARAMETERS) is None
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second time: no warning
+        assert be.fused_adam(np, be.NUMBA_MIN_PARAMETERS) is None
+    fused, reference = _adam_runs("float32", be.NUMBA_MIN_PARAMETERS, steps=2)
+    for mine, ref in zip(fused, reference):
+        np.testing.assert_array_equal(mine, ref)
+
+
+def test_numba_loop_without_a_writable_cache_compiles_without_it(monkeypatch):
+    """Where Numba has nowhere to write its cache, ``cache=True`` raises RuntimeError at
+    decoration; the module then compiles without the cache (simulated: njit refusing
+    cache=True), and the loop still gives the generic update's bits."""
+    numba = pytest.importorskip("numba")
+    from bpnet_xp import numba_kernels
+
+    real_njit = numba.njit
+
+    def njit_without_cache(*args, **options):
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function: no locator available")
+        return real_njit(*args, **options)
+
+    monkeypatch.setattr(numba, "njit", njit_without_cache)
+    try:
+        reloaded = importlib.reload(numba_kernels)
+        assert type(reloaded._adam_loop._cache).__name__ == "NullCache"  # compiled without the cache
+        fused, reference = _adam_runs("float64", 20_000, steps=3)
+        for mine, ref in zip(fused, reference):
+            np.testing.assert_array_equal(mine, ref)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(numba_kernels)
