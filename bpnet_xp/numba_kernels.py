@@ -39,26 +39,14 @@ def _compiled(function):
         return numba.njit(nogil=True, error_model="numpy")(function)
 
 
+# The moments are updated where they are: one array per moment, read and then written.
+# (A loop with separate outputs, called with mu_out = mu, ran scalar: LLVM's vector loop
+# is guarded by a run-time test that no output overlaps an input, which that aliasing
+# fails; measured in a 784-256-128-10 fit, 0.57 ms a step against 0.10 ms for this loop.)
 @_compiled
-def _adam_loop(g, mu, nu, theta, mu_out, nu_out, theta_out, b1, c1, b2, c2, na, eh):  # pragma: no cover
+def _adam_loop(g, mu, nu, theta, theta_out, b1, c1, b2, c2, na, eh):  # pragma: no cover
     # Numba compiles this body; coverage cannot see it run.  Every name is a scalar of
     # the arrays' dtype, so every operation rounds to that dtype, as NumPy's ufuncs do.
-    for i in range(g.shape[0]):
-        x = g[i]
-        m = mu[i] * b1 + x * c1
-        v = nu[i] * b2 + (x * x) * c2
-        mu_out[i] = m
-        nu_out[i] = v
-        theta_out[i] = (m * na) / (np.sqrt(v) + eh) + theta[i]
-
-
-# The moments updated where they are.  A loop of its own, not _adam_loop with
-# mu_out = mu: LLVM's vector loop is guarded by a run-time test that no output overlaps
-# an input, and mu_out = mu fails that test, so every step after an epoch's first one
-# ran the scalar loop (measured in a 784-256-128-10 fit: 0.57 ms a step, slower than
-# NumPy's twelve passes at 0.40 ms; on one array per moment the test passes).
-@_compiled
-def _adam_loop_in_place(g, mu, nu, theta, theta_out, b1, c1, b2, c2, na, eh):  # pragma: no cover
     for i in range(g.shape[0]):
         x = g[i]
         m = mu[i] * b1 + x * c1
@@ -113,10 +101,11 @@ def adam_step(grad, mu, nu, theta, mu_out, nu_out, theta_out, beta1, beta2, nega
     # Python float the generic rule multiplies by.
     scalars = (scalar(beta1), scalar(1 - beta1), scalar(beta2), scalar(1 - beta2), scalar(negative_alpha),
                scalar(eps_hat))
-    if mu_out is mu and nu_out is nu:
-        _adam_loop_in_place(grad, mu, nu, theta, theta_out, *scalars)
-    else:
-        if mu_out is mu or nu_out is nu:  # one moment in place, the other not: make both so
-            mu, nu = mu.copy(), nu.copy()
-        _adam_loop(grad, mu, nu, theta, mu_out, nu_out, theta_out, *scalars)
+    # New buffers for the moments (an epoch's first step) start as copies: two passes once
+    # per epoch, and one loop serves every step.
+    if mu_out is not mu:
+        np.copyto(mu_out, mu)
+    if nu_out is not nu:
+        np.copyto(nu_out, nu)
+    _adam_loop(grad, mu_out, nu_out, theta, theta_out, *scalars)
     return theta_out
