@@ -528,13 +528,14 @@ def _cupy_adam(cupy, dtype_name: str):
 NUMBA_MIN_PARAMETERS = 1 << 14
 
 
-def _numba_wanted(n_parameters: int) -> bool:
-    if n_parameters < NUMBA_MIN_PARAMETERS or os.environ.get("BPNET_XP_NUMBA", "").strip() == "0":
+def _numba_wanted(n_parameters: int | None) -> bool:
+    too_small = n_parameters is not None and n_parameters < NUMBA_MIN_PARAMETERS
+    if too_small or os.environ.get("BPNET_XP_NUMBA", "").strip() == "0":
         return False
     return importlib.util.find_spec("numba") is not None
 
 
-def fused_adam(lib, n_parameters: int) -> Callable | None:
+def fused_adam(lib, n_parameters: int | None = None) -> Callable | None:
     """The Adam step of :mod:`bpnet_xp.optimizers`, theta's update included, in one pass,
     where ``lib`` offers that bit-identically.
 
@@ -546,7 +547,7 @@ def fused_adam(lib, n_parameters: int) -> Callable | None:
     twelve separate passes.
 
     - CuPy: one ``ElementwiseKernel`` (the ``_rn`` intrinsics forbid contraction).
-    - NumPy: one Numba loop over the elements, split between Numba's threads
+    - NumPy: one Numba loop over the elements, on the calling thread
       (:mod:`bpnet_xp.numba_kernels`), where Numba is installed (``bpnet_xp[numba]``),
       the vector has at least :data:`NUMBA_MIN_PARAMETERS` elements and the
       environment variable ``BPNET_XP_NUMBA`` is not ``0``.
@@ -560,8 +561,8 @@ def fused_adam(lib, n_parameters: int) -> Callable | None:
     ----------
     lib : module
         What :func:`inplace_namespace` returned (``numpy``, ``cupy`` or ``torch``).
-    n_parameters : int
-        The length of the vectors it will be given.
+    n_parameters : int, optional
+        The length of the vectors it will be given (None: not known, no size rule).
 
     Returns
     -------
@@ -582,7 +583,7 @@ def fused_adam(lib, n_parameters: int) -> Callable | None:
     return None
 
 
-#: Why Numba could not be used in this process (set once, warned once), or None.
+#: Why Numba could not be used in this process (one exception, warned once); empty while none.
 _NUMBA_FAILED: list = []
 
 

@@ -291,7 +291,7 @@ def fused_step(optimizer: Optimizer) -> Callable:
             new = lib.multiply(grad, optimizer.coefficients(state.count)[0], out=lib.empty_like(theta))
             return lib.add(new, theta, out=new), SGDState(state.count + 1, None)
         ops.state_is_own, ops.fresh_arrays = state is last[0], []
-        one_pass = adam_in_one_pass(ops, theta) if is_adam else None
+        one_pass = _adam_in_one_pass(ops, theta) if is_adam else None
         if one_pass is not None and not _alike(theta, grad, state.mu, state.nu):
             one_pass = None  # mixed dtypes or shapes: the generic rule's promotions apply
         if one_pass is not None:
@@ -316,7 +316,7 @@ def fused_step(optimizer: Optimizer) -> Callable:
 # The optimizers.
 
 
-def adam_in_one_pass(ops, theta) -> Callable | None:
+def _adam_in_one_pass(ops, theta) -> Callable | None:
     """The one-pass Adam of :func:`bpnet_xp.backend.fused_adam` for ``theta``, or None.
 
     Looked up once per vector size and dtype and kept by ``ops`` (the in-place operations
@@ -348,8 +348,8 @@ def _alike(theta, *others) -> bool:
 
 
 def _is_contiguous(x) -> bool:
-    flags = getattr(x, "flags", None)  # NumPy and CuPy; torch tensors say is_contiguous()
-    return bool(flags.c_contiguous) if flags is not None else bool(x.is_contiguous())
+    # NumPy and CuPy arrays, the two with one-pass kernels, say so in their flags.
+    return bool(getattr(getattr(x, "flags", None), "c_contiguous", False))
 
 
 def _as_schedule(learning_rate: Any) -> Callable[[int], float]:

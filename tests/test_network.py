@@ -336,3 +336,51 @@ def test_layer_sizes_and_configuration_errors():
         bp.MLP([4, 2], dtype="float16", backend="numpy")
     with pytest.raises(ValueError, match="theta must have shape"):
         bp.MLP([4, 2], backend="numpy").theta = np.zeros(3)
+
+
+def test_layer_loss_and_penalty_gradients_match_finite_differences_of_reference(backend):
+    """network.layer_loss_and_grad + layer_penalty_and_grad, the per-layer forms the
+    compiled epoch calls, against central differences of the independent textbook cost
+    (on every backend; float32 backends with a float32 tolerance)."""
+    from bpnet_xp.network import layer_loss_and_grad, layer_penalty_and_grad
+
+    from reference import targets
+
+    sizes, l2 = [4, 5, 3], 0.5
+    X, y = _data(7)
+    dtype = "float64" if backend.has_float64 else "float32"
+    net = bp.MLP(sizes, activation="tanh", l2=l2, backend=backend, dtype=dtype, seed=2)
+    layers = unpack(net.spec, net.theta)
+    Xd, Yd = backend.asarray(X, dtype=dtype), backend.asarray(targets(y, 3, "cross_entropy"), dtype=dtype)
+    loss, grads = layer_loss_and_grad(net.spec, layers, Xd, Yd, scale=1 / X.shape[0])
+    penalty, weight_grads = layer_penalty_and_grad(net.spec, layers, X.shape[0])
+    assert [tuple(dW.shape) for dW, _ in grads] == [(4, 5), (5, 3)] == [tuple(g.shape) for g in weight_grads]
+    flat = np.concatenate([part for (dW, db), dP in zip(grads, weight_grads)
+                           for part in (backend.to_numpy(dW + dP).ravel(), backend.to_numpy(db))])
+    theta = backend.to_numpy(net.theta).astype(np.float64)
+    cost = lambda t: reference_cost(t, sizes, X, y, "tanh", "sigmoid", "cross_entropy", l2)  # noqa: E731
+    tol = dict(rtol=1e-6, atol=1e-9) if dtype == "float64" else dict(rtol=2e-3, atol=2e-4)
+    assert float(loss + penalty) == pytest.approx(cost(theta), rel=tol["rtol"])
+    np.testing.assert_allclose(flat, numerical_gradient(cost, theta), **tol)
+
+
+def test_split_and_join_pieces_follow_the_theta_layout(backend):
+    """sources.split_pieces against the textbook unrolling of the reference (Theta_l with
+    the bias in column 0, W transposed), and join_pieces as its exact inverse, on every
+    backend."""
+    from bpnet_xp.sources import join_pieces, split_pieces
+
+    from reference import unroll_to_thetas
+
+    sizes = [3, 4, 2]
+    net = bp.MLP(sizes, backend=backend, seed=0)
+    twice = net.theta * 2
+    theta_pieces, twice_pieces = split_pieces(net.spec, (net.theta, twice))
+    host = backend.to_numpy(net.theta)
+    for layer, Theta in enumerate(unroll_to_thetas(host, sizes)):
+        W, b = theta_pieces[2 * layer], theta_pieces[2 * layer + 1]
+        np.testing.assert_array_equal(backend.to_numpy(W), Theta[:, 1:].T.astype(host.dtype))
+        np.testing.assert_array_equal(backend.to_numpy(b), Theta[:, 0].astype(host.dtype))
+    joined, joined_twice = join_pieces((theta_pieces, twice_pieces))
+    np.testing.assert_array_equal(backend.to_numpy(joined), host)
+    np.testing.assert_array_equal(backend.to_numpy(joined_twice), 2 * host)

@@ -427,6 +427,7 @@ def test_fused_adam_is_offered_only_where_it_is_bit_identical(monkeypatch):
     assert be.fused_adam(np, big - 1) is None
     has_numba = importlib.util.find_spec("numba") is not None
     assert (be.fused_adam(np, big) is not None) == has_numba
+    assert (be.fused_adam(np) is not None) == has_numba  # size not given: no size rule
     monkeypatch.setenv("BPNET_XP_NUMBA", "0")
     assert be.fused_adam(np, big) is None
     torch = pytest.importorskip("torch")
