@@ -117,76 +117,135 @@ def atomic_write(path, mode: str = "wb", **open_options) -> Iterator[Any]:
         raise IsADirectoryError(f"cannot write {str(target)!r}: it is a directory")
     _remove_stale_temporaries(directory, target.name)
     # The writer's pid in the name says, at the next save, whether its writer is gone.
-    with _terminate_as_exception() as guard:
-        # The guard is disarmed while the file is created and locked: a SIGTERM then waits and
-        # is raised inside the block that removes the file (guard.arm() there).
+    with _signals_deferred() as guard:
+        # The guard is disarmed while the file is created and locked: a signal then waits and
+        # acts inside the block that removes the file (guard.arm() there).
         fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
+        if guard is not None:
+            guard.temporary = Path(tmp_name)
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed: "a writer is alive"
         yield from _write_and_replace(fd, Path(tmp_name), target, mode, open_options, guard)
-    _fsync_directory(directory)
+        _fsync_directory(directory)  # still guarded (disarmed): a signal cannot leak its descriptor
 
 
 class _Terminated(BaseException):
-    """SIGTERM during a save, raised so that the temporary file is removed first."""
+    """A terminating signal whose default handler did not end the process."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
 
 
-class _TerminationGuard:
-    """Turns SIGTERM into :class:`_Terminated` only while armed; a SIGTERM that comes while
-    disarmed (creating the file, or outside the guarded block) waits until it can be acted on
-    safely, so the signal can never escape between two statements that clean up."""
+# The signals a save defers and turns into exceptions (SIGINT is Ctrl-C).
+_GUARDED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT") if hasattr(signal, name))
 
-    def __init__(self):
+
+class _SignalGuard:
+    """Lets SIGTERM and SIGINT act only while armed, and removes the temporary file itself
+    before they do.
+
+    Armed, a signal whose previous handler is not a Python function (SIGTERM's default)
+    removes the file and is delivered to that handler at once (by default the process ends,
+    as it would have without the guard); one with a Python handler (SIGINT's raises
+    KeyboardInterrupt) runs it, and if it raises, the file is removed and the handlers are
+    restored before the exception leaves.  So wherever the signal lands (even in a context
+    manager's ``__enter__``, where no cleanup of the body can catch it), nothing half-written
+    stays.  Disarmed (creating the file, restoring the handlers), a signal waits and acts once
+    it can.
+    """
+
+    def __init__(self, previous: dict):
+        self.previous = previous  # signum -> the handler to restore
+        self.installed: list[int] = []
+        self.temporary: Path | None = None
         self.armed = False
-        self.pending = False
-        self.fired = False  # raised once: what it raised may be replaced on its way out
+        self.pending: list[int] = []
+        self.raised: BaseException | None = None  # what a handler raised, which a library's
+        # own clean-up may replace on its way out (zipfile raises ValueError when closed
+        # with a member still open): the guard's owner raises this one instead
+
+    def install(self) -> None:
+        for signum in self.previous:
+            self.installed.append(signum)  # first: a signal during signal.signal restores it
+            signal.signal(signum, self.handler)
+
+    def restore(self, deliver: bool = True) -> None:
+        """Put the previous handlers back (once) and deliver the signals that waited."""
+        self.armed = False
+        try:
+            # Those that cannot raise first: once a Python handler is back, its signal may
+            # raise at any statement.
+            self.installed.sort(key=lambda signum: callable(self.previous[signum]))
+            while self.installed:
+                signal.signal(self.installed[0], self.previous[self.installed[0]])
+                self.installed.pop(0)
+        finally:
+            if self.installed:
+                self.restore(deliver)  # a handler put back first raised: the others still go back
+        while deliver and self.pending:
+            signal.raise_signal(self.pending.pop(0))
 
     def handler(self, signum, frame):
         if self.armed:
-            self.armed, self.fired = False, True
-            raise _Terminated()
-        self.pending = True
+            self._act(signum, frame)
+        else:
+            self.pending.append(signum)
+
+    def _remove_temporary(self) -> None:
+        with contextlib.suppress(OSError):  # already renamed or removed; or open (Windows)
+            if self.temporary is not None:
+                os.unlink(self.temporary)
+
+    def _act(self, signum, frame) -> None:
+        self.armed = False  # a second signal waits until the cleanup is done
+        previous = self.previous[signum]
+        if not callable(previous):
+            self._remove_temporary()
+            self.restore(deliver=False)  # a waiting SIGINT's KeyboardInterrupt must not stop this
+            signal.raise_signal(signum)  # the process ends here, as without the guard
+            raise _Terminated(signum)  # pragma: no cover - a default that did not end it
+        try:
+            previous(signum, frame)
+        except BaseException as exc:
+            self._remove_temporary()
+            self.raised = exc
+            self.restore()  # nothing is left to protect, and the exception may be kept
+            raise
+        self.armed = True  # the program's own handler returned: the save goes on
 
     def arm(self) -> None:
-        """From here on SIGTERM raises; one that waited raises now."""
+        """From here on a signal acts; one that waited acts now."""
         self.armed = True
-        if self.pending:
-            self.pending, self.armed, self.fired = False, False, True
-            raise _Terminated()
+        while self.pending and self.armed:
+            self._act(self.pending.pop(0), None)
 
     def disarm(self) -> None:
         self.armed = False
 
 
 @contextlib.contextmanager
-def _terminate_as_exception():
-    """While the body runs, SIGTERM raises :class:`_Terminated` where the guard is armed;
-    afterwards the signal is delivered again to the handler that was there before (by default:
-    the process ends).  Yields the guard (None where handlers cannot be set)."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGTERM) == signal.SIG_IGN):
-        yield None  # handlers can only be set from the main thread; an ignored SIGTERM stays ignored
+def _signals_deferred():
+    """While the body runs, SIGTERM and SIGINT act only where the guard is armed (see
+    :class:`_SignalGuard`); afterwards the handlers that were there before are restored and a
+    signal that waited is delivered to them.  Yields the guard (None where handlers cannot be
+    set)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield None  # handlers can only be set from the main thread
         return
-    guard = _TerminationGuard()
-    previous = signal.signal(signal.SIGTERM, guard.handler)
-    terminated = False
+    # An ignored signal stays ignored, and one whose handler is not Python's (set by C code)
+    # is left alone: it could not be restored.
+    previous = {signum: signal.getsignal(signum) for signum in _GUARDED_SIGNALS}
+    guard = _SignalGuard({signum: h for signum, h in previous.items() if h is not None and h != signal.SIG_IGN})
     try:
+        guard.install()
         yield guard
-    except _Terminated:
-        terminated = True
-    except BaseException:
-        # A library's own clean-up can replace the _Terminated raised inside it (zipfile
-        # raises ValueError when closed with a member still open): still a SIGTERM.
-        if not guard.fired:
+    except BaseException as exc:
+        if guard.raised is None or exc is guard.raised or isinstance(exc, GeneratorExit):
             raise
-        terminated = True
+        raise guard.raised from None
     finally:
-        guard.disarm()
-        signal.signal(signal.SIGTERM, previous)
-        if terminated or guard.pending:
-            signal.raise_signal(signal.SIGTERM)
-    if terminated:
-        raise _Terminated()  # the previous handler returned: report the interrupted save
+        guard.restore()
 
 
 def _unlocked(path: str) -> bool | None:
@@ -239,30 +298,41 @@ def _remove_stale_temporaries(directory: Path, name: str) -> None:
 
 def _write_and_replace(fd: int, tmp: Path, target: Path, mode: str, open_options: dict, guard=None):
     """The body of :func:`atomic_write`: a generator that yields the open file once."""
+    taken = False  # whether the file object owns the descriptor (and closes it, even on failure)
+
+    def take_descriptor(name, flags):
+        # open() calls this once it has checked its arguments; from then on the descriptor
+        # is the file object's, closed by it even where open() itself fails (a bad encoding)
+        # or an interrupt lands before its result is bound.  Closing it again here would
+        # raise EBADF in place of the real error, or close another file's descriptor.
+        nonlocal taken
+        taken = True
+        return fd
+
     try:
         if guard is not None:
-            guard.arm()  # a SIGTERM that waited is raised here, inside the cleanup
+            guard.arm()  # a signal that waited acts here, inside the cleanup
         try:
             permissions = target.stat().st_mode & 0o7777
         except FileNotFoundError:
             permissions = 0o666 & ~_umask()
         os.chmod(tmp, permissions)
-        with os.fdopen(fd, mode, **open_options) as handle:
-            fd = -1  # the file object owns the descriptor now
+        with open(tmp, mode, opener=take_descriptor, **open_options) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
         if guard is not None:
-            # Disarmed inside this try: a SIGTERM from here on waits and is delivered by the
+            # Disarmed inside this try: a signal from here on waits and is delivered by the
             # guard's owner; one that came just before is still caught below.  Left armed, a
             # signal landing in the context managers' exits would escape as an exception.
             guard.disarm()
     except BaseException:
-        if fd != -1:
-            os.close(fd)
+        # The temporary file first: nothing below may stop its removal.
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if not taken:
+            os.close(fd)
         raise
 
 
