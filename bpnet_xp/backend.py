@@ -34,6 +34,7 @@ __all__ = [
     "to_numpy",
     "inplace_namespace",
     "fused_adam",
+    "fused_relu",
     "maximum_inplace",
     "native_sum",
     "is_concrete",
@@ -583,25 +584,58 @@ def fused_adam(lib, n_parameters: int | None = None) -> Callable | None:
     return None
 
 
+def fused_relu(lib, n_parameters: int | None = None) -> tuple[Callable, Callable] | None:
+    """ReLU's forward (bias add and clip) and backward (mask) in one pass each, where
+    ``lib`` offers that bit-identically; used by :func:`bpnet_xp.network.batch_plan`.
+
+    ``forward(z, b)`` writes ``maximum(z + b, 0)`` into ``z``; ``backward(d, a)`` writes
+    ``d * astype(a > 0, d.dtype)`` into ``d``; each returns the array it wrote.  The same
+    operations as the generic path's, so the same bits.  NumPy only, under the rules of
+    :func:`fused_adam` (Numba installed, at least :data:`NUMBA_MIN_PARAMETERS` parameters,
+    ``BPNET_XP_NUMBA`` not ``0``, one warning and the generic path if Numba cannot be used).
+
+    Parameters
+    ----------
+    lib : module
+        What :func:`inplace_namespace` returned.
+    n_parameters : int, optional
+        The network's parameter count (None: no size rule).
+
+    Returns
+    -------
+    tuple of two callables, or None
+        Each takes C-contiguous 2-D arrays (and the 1-D bias) of one float dtype.
+    """
+    if lib is not np or not _numba_wanted(n_parameters):
+        return None
+    kernels = _numba_kernels()
+    return None if kernels is None else (kernels.bias_relu, kernels.relu_backward)
+
+
 #: Why Numba could not be used in this process (one exception, warned once); empty while none.
 _NUMBA_FAILED: list = []
 
 
 def _numba_adam() -> Callable | None:
-    """:func:`bpnet_xp.numba_kernels.adam_step`, or None (warned once per process) when
-    Numba is installed but cannot be imported or cannot compile the loop here, e.g. a
-    Numba release that refuses this NumPy version: then the generic passes run, which
-    give the same bits."""
+    """:func:`bpnet_xp.numba_kernels.adam_step`, or None (see :func:`_numba_kernels`)."""
+    kernels = _numba_kernels()
+    return None if kernels is None else kernels.adam_step
+
+
+def _numba_kernels():
+    """:mod:`bpnet_xp.numba_kernels`, or None (warned once per process) when Numba is
+    installed but cannot be imported or cannot compile the loops here, e.g. a Numba release
+    that refuses this NumPy version: then the generic passes run, which give the same bits."""
     if _NUMBA_FAILED:
         return None
     try:
-        return importlib.import_module("bpnet_xp.numba_kernels").adam_step
+        return importlib.import_module("bpnet_xp.numba_kernels")
     except Exception as exc:  # noqa: BLE001 - any failure of an optional accelerator falls back
         _NUMBA_FAILED.append(exc)
         import warnings
 
-        warnings.warn(f"numba is installed but bpnet_xp cannot use it ({type(exc).__name__}: {exc}); Adam on "
-                      "NumPy runs its generic passes (the same results, slower); set BPNET_XP_NUMBA=0 to "
+        warnings.warn(f"numba is installed but bpnet_xp cannot use it ({type(exc).__name__}: {exc}); Adam and "
+                      "ReLU on NumPy run their generic passes (the same results, slower); set BPNET_XP_NUMBA=0 to "
                       "skip this attempt", RuntimeWarning, stacklevel=2)
         return None
 

@@ -159,3 +159,85 @@ def test_batch_plan_takes_user_kernels_without_xp_and_reuses_views_of_one_buffer
     h = 1e-6
     fd = (z + h) / (1 + np.abs(z + h)) - (z - h) / (1 + np.abs(z - h))
     np.testing.assert_allclose(softsign_derivative(softsign(z)), fd / (2 * h), rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------
+# ReLU in one pass (Numba): the kernels, and the step plan that takes them.
+
+SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45, 5e-324, -5e-324, 1.0, -1.0, 3.0e38, -3.0e38]
+
+
+def _with_specials(rng, shape, dtype):
+    a = rng.standard_normal(shape).astype(dtype)
+    flat = a.reshape(-1)
+    positions = rng.choice(flat.size, size=min(flat.size, 4 * len(SPECIAL)), replace=False)
+    flat[positions] = np.resize(np.asarray(SPECIAL, dtype=dtype), positions.size)
+    return a
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numba_relu_kernels_are_numpys_operations_bit_for_bit(dtype):
+    pytest.importorskip("numba")
+    from bpnet_xp import numba_kernels
+
+    rng = np.random.default_rng(5)
+    with np.errstate(all="ignore"):
+        for shape in [(1, 1), (7, 33), (512, 256)]:  # odd sizes leave a tail after the SIMD width
+            z, b = _with_specials(rng, shape, dtype), _with_specials(rng, shape[1:], dtype)
+            want = np.maximum(z + b, 0.0)  # the generic path: Z += b, then relu_inplace
+            got = z.copy()
+            assert numba_kernels.bias_relu(got, b) is got
+            np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
+            d, a = _with_specials(rng, shape, dtype), np.maximum(_with_specials(rng, shape, dtype), 0.0)
+            want = d * bp.activations.relu_derivative(a)  # the generic backward: D *= derivative(A)
+            got = d.copy()
+            assert numba_kernels.relu_backward(got, a) is got
+            np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
+        # Every pair of special values, z + b and d * mask, in one array each.
+        pairs = np.array(np.meshgrid(SPECIAL, SPECIAL)).reshape(2, -1).astype(dtype)
+        z, b = pairs[0].reshape(1, -1), pairs[1]
+        got, want = numba_kernels.bias_relu(z.copy(), b), np.maximum(z + b, 0.0)
+        np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
+        a = np.maximum(pairs[1], 0.0).reshape(1, -1)
+        got, want = numba_kernels.relu_backward(z.copy(), a), z * bp.activations.relu_derivative(a)
+        np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
+    # What the comparisons rely on: -0.0 + -0.0 clips to +0.0, NaN goes on, and NaN * 0 stays NaN.
+    assert not np.signbit(numba_kernels.bias_relu(np.array([[-0.0]], dtype), np.array([-0.0], dtype)))[0, 0]
+    assert np.isnan(numba_kernels.bias_relu(np.array([[np.nan]], dtype), np.array([1.0], dtype)))[0, 0]
+    assert np.isnan(numba_kernels.relu_backward(np.array([[np.nan]], dtype), np.array([[0.0]], dtype)))[0, 0]
+
+
+def test_fused_relu_follows_the_numba_rules(monkeypatch):
+    import importlib.util
+
+    be = bp.backend
+    has_numba = importlib.util.find_spec("numba") is not None
+    assert (be.fused_relu(np, be.NUMBA_MIN_PARAMETERS) is not None) == has_numba
+    assert be.fused_relu(np, be.NUMBA_MIN_PARAMETERS - 1) is None  # a small network: not worth loading Numba
+    monkeypatch.setenv("BPNET_XP_NUMBA", "0")
+    assert be.fused_relu(np, be.NUMBA_MIN_PARAMETERS) is None
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_batch_plan_with_fused_relu_is_the_generic_path_bit_for_bit(monkeypatch, weighted):
+    pytest.importorskip("numba")
+    from bpnet_xp import numba_kernels
+
+    calls = []
+    for name in ("bias_relu", "relu_backward"):
+        real = getattr(numba_kernels, name)
+        monkeypatch.setattr(numba_kernels, name, lambda *a, real=real, name=name: calls.append(name) or real(*a))
+    net = bp.MLP([64, 200, 80, 10], activation="relu", output="softmax", l2=0.3, backend="numpy",
+                 dtype="float32", seed=1)
+    assert net.spec.n_parameters >= bp.backend.NUMBA_MIN_PARAMETERS
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((37, 64)).astype(np.float32)
+    X[3, :] = 0.0  # rows whose hidden units sit at exactly 0 (the subgradient's corner)
+    Xd, Yd = net.prepare(X, rng.integers(0, 10, 37))
+    wb = net.prepare_weight(rng.uniform(0.5, 2.0, 37), 37) if weighted else None
+    plan = batch_plan(net.spec, net.theta, 50.0)
+    want_loss, want_grad = batch_loss_and_grad(net.spec, net.theta, Xd, Yd, 50.0, wb)
+    got_loss, got_grad = plan(net.theta, Xd, Yd, wb)
+    assert calls == ["bias_relu"] * 2 + ["relu_backward"] * 2  # really taken, for both hidden layers
+    np.testing.assert_array_equal(np.asarray(got_loss), np.asarray(want_loss))
+    np.testing.assert_array_equal(got_grad.view(np.uint32), np.asarray(want_grad).view(np.uint32))
