@@ -588,8 +588,9 @@ def fused_relu(lib, n_parameters: int | None = None) -> tuple[Callable, Callable
     """ReLU's forward (bias add and clip) and backward (mask) in one pass each, where
     ``lib`` offers that bit-identically; used by :func:`bpnet_xp.network.batch_plan`.
 
-    ``forward(z, b)`` writes ``maximum(z + b, 0)`` into ``z``; ``backward(d, a)`` writes
-    ``d * astype(a > 0, d.dtype)`` into ``d``; each returns the array it wrote.  The same
+    ``forward(z, b)`` writes ``maximum(z + b, 0)`` into ``z``; ``backward(d, a, db)`` writes
+    ``d * astype(a > 0, d.dtype)`` into ``d`` and that product's column sums (``sum(axis=0)``,
+    in NumPy's order) into ``db``; each returns the array ``z`` or ``d``.  The same
     operations as the generic path's, so the same bits.  NumPy only, under the rules of
     :func:`fused_adam` (Numba installed, at least :data:`NUMBA_MIN_PARAMETERS` parameters,
     ``BPNET_XP_NUMBA`` not ``0``, one warning and the generic path if Numba cannot be used).

@@ -571,12 +571,14 @@ def batch_plan(spec: NetworkSpec, theta, m_total):
             scale = 1 / _backend_weight_sum(xp, weight)
             D = D * scale
         loss_sum = loss_sum * scale
+        summed = False  # whether the mask below already wrote this layer's bias gradient
         for layer, (dW, db), more in backward:
             A_in = inputs[layer]
             matmul(A_in.T, D, out=dW)
-            total_of(D, 0, out=db)
+            if not summed:
+                total_of(D, 0, out=db)
             if more:
-                D = mask(D @ layers[layer][0].T, A_in)
+                D, summed = mask(D @ layers[layer][0].T, A_in, targets[layer - 1][1])
         if penalty_scale is None:
             return loss_sum, buffer
         total = 0.0
@@ -589,13 +591,15 @@ def batch_plan(spec: NetworkSpec, theta, m_total):
 
 
 def _hidden_steps(spec: NetworkSpec, lib, hidden, function, derivative):
-    """``(activate(Z, b) -> A, mask(D, A) -> D)`` for the hidden layers of a step plan.
+    """``(activate(Z, b) -> A, mask(D, A, db) -> (D, summed))`` for the hidden layers of a
+    step plan.
 
     ``activate`` adds the bias to a fresh product ``Z = A @ W`` and applies the activation
     (both in place where the library writes into arrays); ``mask`` multiplies the fresh
-    error ``D`` by the activation's derivative at ``A``, in place.  For ReLU on NumPy with
-    Numba (:func:`bpnet_xp.backend.fused_relu`) each is one pass instead of two and three:
-    the same operations, the same bits.
+    error ``D`` by the activation's derivative at ``A``, in place, and says whether it also
+    wrote the column sums of the result (the bias gradient of that layer) into ``db``.  For
+    ReLU on NumPy with Numba (:func:`bpnet_xp.backend.fused_relu`) each is one pass instead
+    of two and four, the sums included: the same operations, the same bits.
     """
     fused = _backend.fused_relu(lib, spec.n_parameters) if spec.activation.function is relu else None
 
@@ -606,11 +610,11 @@ def _hidden_steps(spec: NetworkSpec, lib, hidden, function, derivative):
         A = hidden(Z)
         return function(Z) if A is None else A
 
-    def mask(D, A):
-        if fused is not None and D.dtype == A.dtype:
-            return fused[1](D, A)
+    def mask(D, A, db):
+        if fused is not None and D.dtype == A.dtype == db.dtype:
+            return fused[1](D, A, db), True
         D *= derivative(A)
-        return D
+        return D, False
 
     return activate, mask
 

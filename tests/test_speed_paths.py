@@ -189,22 +189,33 @@ def test_numba_relu_kernels_are_numpys_operations_bit_for_bit(dtype):
             assert numba_kernels.bias_relu(got, b) is got
             np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
             d, a = _with_specials(rng, shape, dtype), np.maximum(_with_specials(rng, shape, dtype), 0.0)
+            d[:, 0] = -0.0  # a column summing to zero of either sign
             want = d * bp.activations.relu_derivative(a)  # the generic backward: D *= derivative(A)
-            got = d.copy()
-            assert numba_kernels.relu_backward(got, a) is got
+            got, sums = d.copy(), np.full(shape[1], 7.0, dtype)
+            assert numba_kernels.relu_backward(got, a, sums) is got
             np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
+            # ... then the bias gradient below: numpy.add.reduce over the rows (native_sum).
+            want_sums = np.add.reduce(want, 0)
+            np.testing.assert_array_equal(sums.view(f"u{sums.itemsize}"), want_sums.view(f"u{sums.itemsize}"))
+            if dtype == "float32" and shape[0] > 100:  # a summation order of its own would show
+                d = rng.standard_normal(shape).astype(dtype) * np.exp(rng.standard_normal(shape) * 4).astype(dtype)
+                numba_kernels.relu_backward(d, np.ones_like(d), sums)
+                np.testing.assert_array_equal(sums, np.add.reduce(d, 0))
+                assert not np.array_equal(sums, np.sum(d.astype(np.float64), 0).astype(dtype))
         # Every pair of special values, z + b and d * mask, in one array each.
         pairs = np.array(np.meshgrid(SPECIAL, SPECIAL)).reshape(2, -1).astype(dtype)
         z, b = pairs[0].reshape(1, -1), pairs[1]
         got, want = numba_kernels.bias_relu(z.copy(), b), np.maximum(z + b, 0.0)
         np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
         a = np.maximum(pairs[1], 0.0).reshape(1, -1)
-        got, want = numba_kernels.relu_backward(z.copy(), a), z * bp.activations.relu_derivative(a)
+        got = numba_kernels.relu_backward(z.copy(), a, np.empty(a.shape[1], dtype))
+        want = z * bp.activations.relu_derivative(a)
         np.testing.assert_array_equal(got.view(f"u{got.itemsize}"), want.view(f"u{want.itemsize}"))
     # What the comparisons rely on: -0.0 + -0.0 clips to +0.0, NaN goes on, and NaN * 0 stays NaN.
     assert not np.signbit(numba_kernels.bias_relu(np.array([[-0.0]], dtype), np.array([-0.0], dtype)))[0, 0]
     assert np.isnan(numba_kernels.bias_relu(np.array([[np.nan]], dtype), np.array([1.0], dtype)))[0, 0]
-    assert np.isnan(numba_kernels.relu_backward(np.array([[np.nan]], dtype), np.array([[0.0]], dtype)))[0, 0]
+    assert np.isnan(numba_kernels.relu_backward(np.array([[np.nan]], dtype), np.array([[0.0]], dtype),
+                                                np.empty(1, dtype)))[0, 0]
 
 
 def test_fused_relu_follows_the_numba_rules(monkeypatch):
