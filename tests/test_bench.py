@@ -326,3 +326,14 @@ def test_in_process_jobs_start_from_the_same_point():
     c = pool.call("numpy", "w2:job_w2", "bpnet_xp:numpy lbfgs", 300, 3, 0)
     d = pool.call("numpy", "w2:job_w2", "numpy+scipy L-BFGS-B", 300, 3, 0)
     assert c.loss == pytest.approx(d.loss, rel=1e-6)
+
+
+@pytest.mark.skipif(not (_has("numba") and _has("threadpoolctl")), reason="needs numba and threadpoolctl")
+def test_relu_pieces_script_times_both_ways_of_every_piece():
+    done = subprocess.run([sys.executable, str(SCRIPTS / "bench_relu_pieces.py"), "--fits", "2", "--threads", "1"],
+                          capture_output=True, text=True, env=ENV, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if line.strip().endswith(" us")]
+    inside = [r for r in rows if r[-3] in ("loop", "numpy")]
+    assert len(inside) == 8  # two pieces x two widths x the loop and NumPy's passes
+    assert all(math.isfinite(float(r[-2])) and float(r[-2]) > 0 for r in rows) and len(rows) == 11
