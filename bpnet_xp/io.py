@@ -171,20 +171,29 @@ class _SignalGuard:
             signal.signal(signum, self.handler)
 
     def restore(self, deliver: bool = True) -> None:
-        """Put the previous handlers back (once) and deliver the signals that waited."""
+        """Put the previous handlers back and deliver the signals that waited.
+
+        A handler is put back only where the guard's own is still in place: one set since
+        (the program's, or an inner save's guard) is left alone, and the guard tries again
+        at its next call (an inner guard, once restored, puts this one's handler back).
+        """
         self.armed = False
+        # Those that cannot raise first: once a Python handler is back, its signal may raise
+        # at any statement.
+        order = sorted(self.installed, key=lambda signum: callable(self.previous[signum]))
         try:
-            # Those that cannot raise first: once a Python handler is back, its signal may
-            # raise at any statement.
-            self.installed.sort(key=lambda signum: callable(self.previous[signum]))
-            while self.installed:
-                signal.signal(self.installed[0], self.previous[self.installed[0]])
-                self.installed.pop(0)
+            for signum in order:
+                self._put_back(signum)
         finally:
-            if self.installed:
-                self.restore(deliver)  # a handler put back first raised: the others still go back
+            for signum in order:  # a handler put back first raised: the others still go back
+                self._put_back(signum)
         while deliver and self.pending:
             signal.raise_signal(self.pending.pop(0))
+
+    def _put_back(self, signum: int) -> None:
+        if signum in self.installed and signal.getsignal(signum) == self.handler:
+            signal.signal(signum, self.previous[signum])
+            self.installed.remove(signum)
 
     def handler(self, signum, frame):
         if self.armed:

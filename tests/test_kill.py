@@ -242,3 +242,46 @@ def test_a_bad_open_option_raises_its_own_error_and_leaves_nothing(tmp_path):
             handle.write("new")
     assert os.listdir(tmp_path) == ["table.csv"] and path.read_text() == "old"
     assert _open_descriptors() == descriptors
+
+
+@pytest.mark.parametrize("where", ["inner", "outer", "nowhere"])
+def test_nested_saves_interrupted_put_every_handler_back(tmp_path, where):
+    # An inner save's guard wraps the outer's handler: Ctrl-C in either body must remove the
+    # unfinished files, and afterwards Ctrl-C and SIGTERM must have their handlers back (a
+    # stale guard left installed would swallow every later Ctrl-C).
+    from bpnet_xp.io import atomic_write
+
+    handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    interrupted = False
+    try:
+        with atomic_write(tmp_path / "outer.txt", "w") as outer:
+            outer.write("outer")
+            with atomic_write(tmp_path / "inner.txt", "w") as inner:
+                inner.write("inner")
+                if where == "inner":
+                    signal.raise_signal(signal.SIGINT)
+            if where == "outer":
+                signal.raise_signal(signal.SIGINT)
+    except KeyboardInterrupt:
+        interrupted = True
+    assert interrupted == (where != "nowhere")
+    written = {"inner": [], "outer": ["inner.txt"], "nowhere": ["inner.txt", "outer.txt"]}[where]
+    assert sorted(os.listdir(tmp_path)) == written
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+
+
+def test_a_handler_the_body_sets_is_kept(tmp_path):
+    from bpnet_xp.io import atomic_write
+
+    def mine(signum, frame):
+        pass
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        with atomic_write(tmp_path / "table.csv", "w") as handle:
+            handle.write("x")
+            signal.signal(signal.SIGINT, mine)  # the program's own, set while the save runs
+        assert signal.getsignal(signal.SIGINT) is mine
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert os.listdir(tmp_path) == ["table.csv"]
