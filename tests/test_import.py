@@ -107,3 +107,38 @@ def test_the_import_benchmark_measures_a_fresh_process():
     assert one["import"] > 0 and one["first_loss_and_grad"] > 0
     assert one["total"] == pytest.approx(one["import"] + one["first_loss_and_grad"], rel=1e-9)
     assert one["loaded"] == []  # the same sys.modules check as above, from the benchmark's child
+
+
+# array_api_compat.numpy as a plain import makes it, and NumPy's namespace around it: the
+# reference the backend's faster import (backend._import_compat_numpy) must equal.
+NAMESPACES = """
+import json, sys, numpy as np
+{setup}
+import array_api_compat.numpy as xp
+extras = ("f2py", "testing", "typing", "ctypeslib", "ma", "polynomial", "char", "rec", "strings", "core")
+loaded = sorted(n for n in extras if "numpy." + n in sys.modules)
+same = {{n: [getattr(xp, n) is getattr(np, n, None), type(getattr(xp, n)).__name__] for n in dir(xp)}}
+print(json.dumps({{"xp_dir": sorted(dir(xp)), "xp_all": sorted(xp.__all__), "np_all": sorted(np.__all__),
+                  "np_dir": sorted(dir(np)), "same_objects": same, "loaded_before_use": loaded}}))
+"""
+
+
+def _namespaces(setup: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", NAMESPACES.format(setup=setup)], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_numpy_backend_imports_array_api_compat_without_numpys_extras_and_changes_no_namespace():
+    plain = _namespaces("")
+    fast = _namespaces("import bpnet_xp as bp\nloaded = bp.get_backend('numpy')\n"
+                       "print(sorted(m for m in sys.modules if m in ('numpy.f2py', 'numpy.testing')))")
+    assert "f2py" in plain["loaded_before_use"] and "testing" in plain["loaded_before_use"]  # what the plain way costs
+    # Looking at every name (as the comparison does) loads them all in the end; what matters
+    # is that the namespaces are the same, name for name and object for object.
+    assert plain["same_objects"]["testing"] == [True, "module"]
+    for key in ("xp_dir", "xp_all", "np_all", "np_dir", "same_objects"):
+        assert fast[key] == plain[key], key
+    modules = _modules_after("import bpnet_xp as bp\nbp.MLP([3, 2], backend='numpy').loss_and_grad([[0.0, 1.0, 2.0]], [1])")
+    assert _loaded(modules, ["numpy.f2py", "numpy.testing", "numpy.ma", "numpy.polynomial"]) == []
