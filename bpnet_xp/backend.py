@@ -789,8 +789,9 @@ def _import_compat_numpy():
 
     Its import copies NumPy's namespace (``from numpy import *``, then ``getattr`` over
     ``dir(numpy)``), and each lazily loaded NumPy submodule on the way is imported to be
-    copied: measured 0.087 s against 0.020 s without them, most of it ``numpy.f2py`` and
-    ``numpy.testing``, on the first MLP of every process.  While it imports, NumPy's
+    copied (most of the time ``numpy.f2py`` and ``numpy.testing``), on the first MLP of every
+    process: the first MLP and ``loss_and_grad`` took 0.08-0.11 s with them and 0.02 s without
+    (``python scripts/bench --workloads import``; docs/benchmarks.md).  While it imports, NumPy's
     ``__all__`` and ``__dir__`` leave those names out (both are put back at once); then
     ``array_api_compat.numpy`` lists them as before and fetches each from NumPy on first
     use.  Where either namespace is not as expected, it is imported plainly.
