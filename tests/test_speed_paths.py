@@ -252,3 +252,34 @@ def test_batch_plan_with_fused_relu_is_the_generic_path_bit_for_bit(monkeypatch,
     assert calls == ["bias_relu"] * 2 + ["relu_backward"] * 2  # really taken, for both hidden layers
     np.testing.assert_array_equal(np.asarray(got_loss), np.asarray(want_loss))
     np.testing.assert_array_equal(got_grad.view(np.uint32), np.asarray(want_grad).view(np.uint32))
+
+
+def test_relu_plan_of_a_numba_sized_network_is_the_generic_path_on_every_backend(backend):
+    # Above NUMBA_MIN_PARAMETERS the plan takes the one-pass ReLU where the backend has it
+    # (NumPy with Numba) and NumPy's passes elsewhere (PyTorch, CuPy); either way the bits of
+    # the generic path, which a float64 central difference checks in turn.
+    net = bp.MLP([40, 300, 60, 10], activation="relu", output="softmax", l2=0.2, backend=backend,
+                 dtype="float64" if backend.has_float64 else "float32", seed=4)
+    assert net.spec.n_parameters >= bp.backend.NUMBA_MIN_PARAMETERS
+    rng = np.random.default_rng(6)
+    Xd, Yd = net.prepare(rng.standard_normal((23, 40)), rng.integers(0, 10, 23))
+    plan = batch_plan(net.spec, net.theta, 30.0)
+    lib = bp.backend.inplace_namespace(net.theta)
+    if lib is not np:
+        assert bp.backend.fused_relu(lib, net.spec.n_parameters) is None  # NumPy only
+    if plan is None:
+        assert not backend.writes_in_place
+        return
+    want_loss, want_grad = batch_loss_and_grad(net.spec, net.theta, Xd, Yd, 30.0)
+    got_loss, got_grad = plan(net.theta, Xd, Yd)
+    np.testing.assert_array_equal(bp.backend.to_numpy(got_loss), bp.backend.to_numpy(want_loss))
+    np.testing.assert_array_equal(bp.backend.to_numpy(got_grad), bp.backend.to_numpy(want_grad))
+    if backend.has_float64:
+        theta = bp.backend.to_numpy(net.theta)
+        grad = bp.backend.to_numpy(want_grad)
+        for i in rng.choice(theta.size, 12, replace=False):  # a sample of the entries
+            e = np.zeros_like(theta)
+            e[i] = 1e-6
+            up = float(batch_loss_and_grad(net.spec, backend.asarray(theta + e), Xd, Yd, 30.0)[0])
+            down = float(batch_loss_and_grad(net.spec, backend.asarray(theta - e), Xd, Yd, 30.0)[0])
+            np.testing.assert_allclose(grad[i], (up - down) / 2e-6, rtol=1e-5, atol=1e-8)
